@@ -1,0 +1,257 @@
+/*
+ * util.c - growable buffers, wire time, UUIDs, hex, constant-time compare, UTF-8 checks.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+#include <uuid/uuid.h>
+
+#include "kms/util.h"
+
+kms_err kms_buf_reserve(struct kms_buf *b, size_t extra)
+{
+    size_t need = b->len + extra + 1;
+    size_t cap;
+    char *p;
+
+    if (need <= b->cap)
+        return KMS_OK;
+    cap = b->cap ? b->cap : 64;
+    while (cap < need)
+        cap *= 2;
+    p = realloc(b->data, cap);
+    if (p == NULL)
+        return KMS_E_INTERNAL;
+    b->data = p;
+    b->cap = cap;
+    return KMS_OK;
+}
+
+kms_err kms_buf_append(struct kms_buf *b, const void *data, size_t len)
+{
+    kms_err rc = kms_buf_reserve(b, len);
+
+    if (rc != KMS_OK)
+        return rc;
+    if (len)
+        memcpy(b->data + b->len, data, len);
+    b->len += len;
+    b->data[b->len] = '\0';
+    return KMS_OK;
+}
+
+kms_err kms_buf_append_str(struct kms_buf *b, const char *s)
+{
+    return kms_buf_append(b, s, strlen(s));
+}
+
+kms_err kms_buf_append_char(struct kms_buf *b, char c)
+{
+    return kms_buf_append(b, &c, 1);
+}
+
+kms_err kms_buf_printf(struct kms_buf *b, const char *fmt, ...)
+{
+    va_list ap;
+    int n;
+    kms_err rc;
+
+    va_start(ap, fmt);
+    n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return KMS_E_INTERNAL;
+    rc = kms_buf_reserve(b, (size_t)n);
+    if (rc != KMS_OK)
+        return rc;
+    va_start(ap, fmt);
+    vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    b->len += (size_t)n;
+    return KMS_OK;
+}
+
+void kms_buf_reset(struct kms_buf *b)
+{
+    b->len = 0;
+    if (b->data)
+        b->data[0] = '\0';
+}
+
+void kms_buf_free(struct kms_buf *b)
+{
+    free(b->data);
+    b->data = NULL;
+    b->len = b->cap = 0;
+}
+
+void kms_buf_free_secret(struct kms_buf *b)
+{
+    if (b->data)
+        OPENSSL_cleanse(b->data, b->cap);
+    kms_buf_free(b);
+}
+
+void kms_time_format(time_t t, char out[KMS_TIME_LEN])
+{
+    struct tm tm;
+
+    gmtime_r(&t, &tm);
+    strftime(out, KMS_TIME_LEN, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static int kms_digits(const char *s, int n)
+{
+    int v = 0;
+
+    for (int i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return -1;
+        v = v * 10 + (s[i] - '0');
+    }
+    return v;
+}
+
+static bool kms_leap_year(int y)
+{
+    return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+}
+
+bool kms_time_parse(const char *s, time_t *out)
+{
+    static const int days_in_month[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    int year, mon, day, hour, min, sec, mdays;
+    struct tm tm;
+
+    if (s == NULL || strlen(s) != KMS_TIME_LEN - 1)
+        return false;
+    if (s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' || s[16] != ':' || s[19] != 'Z')
+        return false;
+    year = kms_digits(s, 4);
+    mon = kms_digits(s + 5, 2);
+    day = kms_digits(s + 8, 2);
+    hour = kms_digits(s + 11, 2);
+    min = kms_digits(s + 14, 2);
+    sec = kms_digits(s + 17, 2);
+    if (year < 1970 || mon < 1 || mon > 12 || day < 1 || hour < 0 || hour > 23 || min < 0 ||
+        min > 59 || sec < 0 || sec > 60)
+        return false;
+    mdays = days_in_month[mon - 1] + (mon == 2 && kms_leap_year(year) ? 1 : 0);
+    if (day > mdays)
+        return false;
+    memset(&tm, 0, sizeof(tm));
+    tm.tm_year = year - 1900;
+    tm.tm_mon = mon - 1;
+    tm.tm_mday = day;
+    tm.tm_hour = hour;
+    tm.tm_min = min;
+    tm.tm_sec = sec;
+    *out = timegm(&tm);
+    return true;
+}
+
+void kms_uuid_generate(char out[KMS_UUID_LEN])
+{
+    uuid_t u;
+
+    uuid_generate_random(u);
+    uuid_unparse_lower(u, out);
+}
+
+bool kms_uuid_parse(const char *s, uint8_t out[16])
+{
+    if (s == NULL || strlen(s) != KMS_UUID_LEN - 1)
+        return false;
+    return uuid_parse(s, out) == 0;
+}
+
+void kms_uuid_unparse(const uint8_t in[16], char out[KMS_UUID_LEN])
+{
+    uuid_unparse_lower(in, out);
+}
+
+void kms_hex_encode(const uint8_t *in, size_t len, char *out)
+{
+    static const char digits[] = "0123456789abcdef";
+
+    for (size_t i = 0; i < len; i++) {
+        out[2 * i] = digits[in[i] >> 4];
+        out[2 * i + 1] = digits[in[i] & 0x0f];
+    }
+    out[2 * len] = '\0';
+}
+
+bool kms_ct_equal(const void *a, size_t alen, const void *b, size_t blen)
+{
+    if (alen != blen)
+        return false;
+    return CRYPTO_memcmp(a, b, alen) == 0;
+}
+
+char *kms_strndup(const char *s, size_t len)
+{
+    char *p = malloc(len + 1);
+
+    if (p == NULL)
+        return NULL;
+    memcpy(p, s, len);
+    p[len] = '\0';
+    return p;
+}
+
+bool kms_utf8_valid(const char *str, size_t len)
+{
+    const unsigned char *s = (const unsigned char *)str;
+    size_t i = 0;
+
+    while (i < len) {
+        unsigned char c = s[i];
+        size_t n;
+        uint32_t cp;
+
+        if (c == 0)
+            return false;
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        if (c >= 0xc2 && c <= 0xdf) {
+            n = 1;
+            cp = c & 0x1f;
+        } else if (c >= 0xe0 && c <= 0xef) {
+            n = 2;
+            cp = c & 0x0f;
+        } else if (c >= 0xf0 && c <= 0xf4) {
+            n = 3;
+            cp = c & 0x07;
+        } else {
+            return false;
+        }
+        if (len - i - 1 < n)
+            return false;
+        for (size_t k = 1; k <= n; k++) {
+            if ((s[i + k] & 0xc0) != 0x80)
+                return false;
+            cp = (cp << 6) | (s[i + k] & 0x3f);
+        }
+        /* Overlong forms, surrogates and values past U+10FFFF are not UTF-8. */
+        if ((n == 2 && cp < 0x800) || (n == 3 && (cp < 0x10000 || cp > 0x10ffff)) ||
+            (cp >= 0xd800 && cp <= 0xdfff))
+            return false;
+        i += n + 1;
+    }
+    return true;
+}
+
+size_t kms_utf8_length(const char *str, size_t len)
+{
+    size_t count = 0;
+
+    for (size_t i = 0; i < len; i++)
+        if (((unsigned char)str[i] & 0xc0) != 0x80)
+            count++;
+    return count;
+}
