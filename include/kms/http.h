@@ -29,7 +29,8 @@ struct kms_param {
     enum kms_param_source source;
 };
 
-/* Query and form body merged; after kms_params_finish() sorted by name (bytewise), no duplicates. */
+/* Query and form body merged; after kms_params_finish() sorted by name (bytewise), no duplicates.
+ */
 struct kms_params {
     struct kms_param *items;
     size_t count;
@@ -61,16 +62,16 @@ struct kms_header {
 
 /* A complete request, as handed from http/ to api/. */
 struct kms_request {
-    const char *method;         /* "GET", "POST", ... as received */
-    const char *path;           /* path without the query, e.g. "/" */
-    const char *query;          /* raw query string after '?', not decoded ("" if none) */
+    const char *method; /* "GET", "POST", ... as received */
+    const char *path;   /* path without the query, e.g. "/" */
+    const char *query;  /* raw query string after '?', not decoded ("" if none) */
     size_t query_len;
-    const unsigned char *body;  /* raw body bytes (may be NULL when empty) */
+    const unsigned char *body; /* raw body bytes (may be NULL when empty) */
     size_t body_len;
     struct kms_header *headers; /* every header, lower-case names */
     size_t header_count;
-    char peer_ip[64];           /* textual TCP peer address, IPv4-mapped IPv6 unwrapped */
-    bool too_large;             /* the URL or body exceeded the configured limits */
+    char peer_ip[64]; /* textual TCP peer address, IPv4-mapped IPv6 unwrapped */
+    bool too_large;   /* the URL or body exceeded the configured limits */
 };
 
 /* The first header called name (lower-case), or NULL. */
@@ -92,7 +93,13 @@ struct kms_server;
 kms_err kms_server_start(const struct kms_config *cfg, struct kms_server **out, int *port_out);
 /* Stops accepting, finishes in-flight requests, frees the server. */
 void kms_server_stop(struct kms_server *srv);
-/* Reloads the TLS certificate and key from the configured files (SIGHUP). */
-kms_err kms_server_reload_tls(struct kms_server *srv);
+
+/* ---- devcert.c ---- */
+
+/*
+ * Writes a self-signed ECDSA P-256 development certificate for host (plus localhost, 127.0.0.1
+ * and ::1) to cert_path and its key to key_path (mode 0600).
+ */
+kms_err kms_devcert_create(const char *cert_path, const char *key_path, const char *host);
 
 #endif

@@ -2,6 +2,7 @@
  * util.c - growable buffers, wire time, UUIDs, hex, constant-time compare, UTF-8 checks.
  */
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,15 +14,17 @@
 
 kms_err kms_buf_reserve(struct kms_buf *b, size_t extra)
 {
-    size_t need = b->len + extra + 1;
-    size_t cap;
+    size_t need, cap;
     char *p;
 
+    if (extra > SIZE_MAX - b->len - 1)
+        return KMS_E_INTERNAL;
+    need = b->len + extra + 1;
     if (need <= b->cap)
         return KMS_OK;
     cap = b->cap ? b->cap : 64;
     while (cap < need)
-        cap *= 2;
+        cap = cap > SIZE_MAX / 2 ? need : cap * 2;
     p = realloc(b->data, cap);
     if (p == NULL)
         return KMS_E_INTERNAL;
@@ -99,8 +102,13 @@ void kms_time_format(time_t t, char out[KMS_TIME_LEN])
 {
     struct tm tm;
 
-    gmtime_r(&t, &tm);
-    strftime(out, KMS_TIME_LEN, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    /* The wire format has four-digit years: clamp rather than overflow out. */
+    if (t < 0)
+        t = 0;
+    if (t > 253402300799LL)
+        t = 253402300799LL;
+    if (gmtime_r(&t, &tm) == NULL || strftime(out, KMS_TIME_LEN, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+        snprintf(out, KMS_TIME_LEN, "1970-01-01T00:00:00Z");
 }
 
 static int kms_digits(const char *s, int n)
@@ -137,7 +145,7 @@ bool kms_time_parse(const char *s, time_t *out)
     min = kms_digits(s + 14, 2);
     sec = kms_digits(s + 17, 2);
     if (year < 1970 || mon < 1 || mon > 12 || day < 1 || hour < 0 || hour > 23 || min < 0 ||
-        min > 59 || sec < 0 || sec > 60)
+        min > 59 || sec < 0 || sec > 59)
         return false;
     mdays = days_in_month[mon - 1] + (mon == 2 && kms_leap_year(year) ? 1 : 0);
     if (day > mdays)

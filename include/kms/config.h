@@ -1,0 +1,69 @@
+/*
+ * config.h - kmsd's configuration: defaults, the INI file (conf/kmsd.conf documents every key)
+ * and command-line flags, which win over the file.
+ */
+#ifndef KMS_CONFIG_H
+#define KMS_CONFIG_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#define KMS_CONFIG_STR 256
+
+struct kms_config {
+    /* [server] */
+    char data_dir[PATH_MAX];
+    char listen_host[KMS_CONFIG_STR];
+    int listen_port;
+    int threads; /* 0 = one per core */
+    int max_connections;
+    int max_connections_per_ip; /* 0 = unlimited */
+    int connection_timeout;     /* seconds of inactivity before a connection is closed */
+    size_t max_url_bytes;       /* longest request line accepted (the SDKs put everything there) */
+    size_t max_body_bytes;      /* longest request body accepted */
+    bool insecure_plain_http;   /* UNSAFE: serve plain HTTP, for local debugging only */
+    char region[KMS_CONFIG_STR];
+    char account_id[KMS_CONFIG_STR];
+    char host_id[KMS_CONFIG_STR]; /* HostId in error bodies */
+    /* [tls] */
+    char tls_cert_file[PATH_MAX];
+    char tls_key_file[PATH_MAX];
+    char tls_priorities[KMS_CONFIG_STR]; /* GnuTLS priority string */
+    /* [auth] */
+    int timestamp_window; /* seconds either side of the server clock */
+    bool require_nonce;
+    size_t replay_cache_capacity; /* nonces remembered at once; full -> 503 */
+    /* [keys] */
+    char master_key_file[PATH_MAX];
+    int max_keys;
+    int max_aliases;
+    int max_key_versions;
+    int max_tags_per_resource;
+    int max_pending_window_days;
+    bool symmetric_manual_rotation; /* CreateKeyVersion on symmetric keys */
+    bool gm_requires_hsm;           /* SM2/SM4 only with ProtectionLevel=HSM */
+    /* [maintenance] */
+    int maintenance_interval; /* seconds between timed-work passes */
+    /* where the file came from, for messages */
+    char config_file[PATH_MAX];
+};
+
+/* Fills cfg with the built-in defaults. */
+void kms_config_defaults(struct kms_config *cfg);
+
+/*
+ * Reads an INI file over cfg. Unknown sections or keys, bad values and unreadable files are
+ * errors: a message naming the file, line and key is written to err (size errlen), and false
+ * is returned.
+ */
+bool kms_config_load_file(struct kms_config *cfg, const char *path, char *err, size_t errlen);
+
+/* Sets one "section.key" to value (flags use this too); false with a message in err if invalid. */
+bool kms_config_set(struct kms_config *cfg, const char *section, const char *key, const char *value,
+                    char *err, size_t errlen);
+
+/* Fills paths that default to places inside data_dir; call after file and flags. */
+void kms_config_finish(struct kms_config *cfg);
+
+#endif

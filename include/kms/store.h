@@ -1,0 +1,183 @@
+/*
+ * store.h - durable state behind a narrow interface (SQLite today; the same calls could sit on
+ * PostgreSQL). Records carry wrapped material only: the store never sees plaintext keys.
+ *
+ * Each thread uses its own connection (kms_store_thread()). Writes that read-then-modify run
+ * inside kms_store_begin()/kms_store_commit(), which takes the write lock up front, so one
+ * request costs at most one commit.
+ */
+#ifndef KMS_STORE_H
+#define KMS_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kms/error.h"
+#include "kms/keyspec.h"
+#include "kms/util.h"
+
+#define KMS_ID_MAX 129 /* longest KeyId / AccessKeyId / name handled, plus NUL */
+
+struct kms_db;
+
+/* ---- db.c: connections, transactions, schema ---- */
+
+/* Opens (creating if needed) the database at path for this process; sets WAL, FULL sync. */
+kms_err kms_store_init(const char *path);
+/* Applies pending schema migrations; call once at start before serving. */
+kms_err kms_store_migrate(void);
+/* The calling thread's connection, opened on first use; NULL only if opening failed. */
+struct kms_db *kms_store_thread(void);
+/* Closes the calling thread's connection (threads call this before they exit). */
+void kms_store_thread_done(void);
+/* Closes every connection and checkpoints the WAL (at shutdown, after the workers stopped). */
+void kms_store_shutdown(void);
+
+/* BEGIN IMMEDIATE: serialises writers so a read-check-write sequence is atomic. */
+kms_err kms_store_begin(struct kms_db *db);
+kms_err kms_store_commit(struct kms_db *db);
+void kms_store_rollback(struct kms_db *db);
+
+/* Small named values (schema version, hash keys, ...). *len gets the size; NOT_FOUND if absent. */
+kms_err kms_store_meta_get(struct kms_db *db, const char *name, struct kms_buf *out);
+kms_err kms_store_meta_set(struct kms_db *db, const char *name, const void *value, size_t len);
+
+/* ---- keys.c: keys and their versions ---- */
+
+struct kms_key_record {
+    char key_id[KMS_ID_MAX];
+    char *description; /* owned */
+    enum kms_key_spec spec;
+    enum kms_key_usage usage;
+    enum kms_origin origin;
+    enum kms_protection protection;
+    enum kms_key_state state; /* as stored; see kms_key_effective_state() */
+    int64_t created_at;
+    int64_t delete_at;                  /* 0 unless PendingDeletion */
+    int64_t material_expire_at;         /* 0 = never / not applicable */
+    char primary_version[KMS_UUID_LEN]; /* "" for asymmetric keys */
+    int64_t rotation_interval;          /* seconds; 0 = automatic rotation off */
+    int64_t last_rotation_at;
+    int64_t next_rotation_at; /* 0 when rotation is off */
+    bool deletion_protection;
+    char *deletion_protection_desc;   /* owned, "" when none */
+    bool internal;                    /* service-managed (secrets' default key): not listed */
+    uint8_t material_fingerprint[32]; /* BYOK: keyed hash of the first imported material */
+    bool has_fingerprint;
+};
+
+struct kms_version_record {
+    char version_id[KMS_UUID_LEN];
+    char key_id[KMS_ID_MAX];
+    int64_t created_at;
+    uint8_t *material; /* owned: what the keystore asked the store to keep (wrapped); may be NULL */
+    size_t material_len;
+    uint8_t *public_der; /* owned: SubjectPublicKeyInfo DER of asymmetric versions; else NULL */
+    size_t public_der_len;
+};
+
+void kms_key_record_free(struct kms_key_record *k);
+void kms_version_record_free(struct kms_version_record *v);
+
+/* Inserts a new key (KMS_E_RESOURCE_EXISTS if the id is taken). */
+kms_err kms_store_key_insert(struct kms_db *db, const struct kms_key_record *k);
+/* Loads a key by id: KMS_E_KEY_NOT_FOUND if absent. */
+kms_err kms_store_key_get(struct kms_db *db, const char *key_id, struct kms_key_record *out);
+/* Writes every mutable column of k (description, state, dates, rotation, protection, material). */
+kms_err kms_store_key_update(struct kms_db *db, const struct kms_key_record *k);
+/* Deletes a key with its versions, aliases and tags. */
+kms_err kms_store_key_delete(struct kms_db *db, const char *key_id);
+/* Number of keys (internal ones excluded when !with_internal). */
+kms_err kms_store_key_count(struct kms_db *db, bool with_internal, int64_t *out);
+/* Key ids in creation order, one page; internal keys never listed. ids: owned array of owned
+ * strings. */
+kms_err kms_store_key_list(struct kms_db *db, int64_t offset, int64_t limit, char ***ids,
+                           size_t *count);
+void kms_store_free_list(char **ids, size_t count);
+/* Ids of keys whose timed work is due at now: deletion, material expiry, rotation. */
+kms_err kms_store_keys_due(struct kms_db *db, int64_t now, char ***ids, size_t *count);
+
+kms_err kms_store_version_insert(struct kms_db *db, const struct kms_version_record *v);
+/* KMS_E_KEY_VERSION_NOT_FOUND if absent. */
+kms_err kms_store_version_get(struct kms_db *db, const char *version_id,
+                              struct kms_version_record *out);
+/* Replaces a version's stored material (BYOK import/delete; NULL clears it). */
+kms_err kms_store_version_set_material(struct kms_db *db, const char *version_id,
+                                       const uint8_t *material, size_t len);
+/* A key's version ids in creation order, one page. */
+kms_err kms_store_version_list(struct kms_db *db, const char *key_id, int64_t offset, int64_t limit,
+                               char ***ids, size_t *count);
+kms_err kms_store_version_count(struct kms_db *db, const char *key_id, int64_t *out);
+kms_err kms_store_version_count_all(struct kms_db *db, int64_t *out);
+
+/* ---- aliases.c ---- */
+
+struct kms_alias_record {
+    char alias_name[KMS_ID_MAX * 2];
+    char key_id[KMS_ID_MAX];
+};
+
+/* KMS_E_ALIAS_EXISTS if the name is taken. */
+kms_err kms_store_alias_insert(struct kms_db *db, const char *alias_name, const char *key_id,
+                               int64_t now);
+/* KMS_E_ALIAS_NOT_FOUND if absent. */
+kms_err kms_store_alias_get(struct kms_db *db, const char *alias_name, char key_id[KMS_ID_MAX]);
+kms_err kms_store_alias_update(struct kms_db *db, const char *alias_name, const char *key_id);
+kms_err kms_store_alias_delete(struct kms_db *db, const char *alias_name);
+/* One page of aliases (all when key_id is NULL), in creation order; out: owned array. */
+kms_err kms_store_alias_list(struct kms_db *db, const char *key_id, int64_t offset, int64_t limit,
+                             struct kms_alias_record **out, size_t *count, int64_t *total);
+kms_err kms_store_alias_count(struct kms_db *db, int64_t *out);
+
+/* ---- tags.c: tags of keys and secrets ---- */
+
+struct kms_tag {
+    char *key;   /* owned */
+    char *value; /* owned */
+};
+
+void kms_tags_free(struct kms_tag *tags, size_t count);
+/* Adds or overwrites tags of one resource ("key"/"secret", id). */
+kms_err kms_store_tags_put(struct kms_db *db, const char *type, const char *id,
+                           const struct kms_tag *tags, size_t count);
+kms_err kms_store_tags_remove(struct kms_db *db, const char *type, const char *id,
+                              const char *const *keys, size_t count);
+/* Tags of one resource, ordered by tag key; out: owned. */
+kms_err kms_store_tags_get(struct kms_db *db, const char *type, const char *id,
+                           struct kms_tag **out, size_t *count);
+kms_err kms_store_tags_count(struct kms_db *db, const char *type, const char *id, int64_t *out);
+
+/* ---- access_keys.c ---- */
+
+struct kms_access_key_record {
+    char access_key_id[KMS_ID_MAX];
+    uint8_t *secret_wrapped; /* owned: the secret sealed by the keystore's master key */
+    size_t secret_wrapped_len;
+    bool admin;
+    char aap_name[KMS_ID_MAX]; /* "" for admin keys */
+    char *description;         /* owned */
+    bool enabled;
+    int64_t created_at;
+};
+
+void kms_access_key_record_free(struct kms_access_key_record *a);
+kms_err kms_store_access_key_insert(struct kms_db *db, const struct kms_access_key_record *a);
+/* KMS_E_ACCESS_KEY_NOT_FOUND if absent. */
+kms_err kms_store_access_key_get(struct kms_db *db, const char *id,
+                                 struct kms_access_key_record *out);
+kms_err kms_store_access_key_count(struct kms_db *db, bool admin_only, int64_t *out);
+kms_err kms_store_access_key_set_enabled(struct kms_db *db, const char *id, bool enabled);
+kms_err kms_store_access_key_delete(struct kms_db *db, const char *id);
+
+/* ---- nonces.c: the replay cache's durable copy ---- */
+
+/* Inserts (or keeps) entries {hash, expires_at}. */
+kms_err kms_store_nonces_put(struct kms_db *db, const uint64_t *hashes, const int64_t *expires,
+                             size_t count);
+/* Calls fn for every entry not expired at now. */
+kms_err kms_store_nonces_load(struct kms_db *db, int64_t now,
+                              void (*fn)(uint64_t hash, int64_t expires_at, void *arg), void *arg);
+kms_err kms_store_nonces_purge(struct kms_db *db, int64_t now);
+
+#endif

@@ -1,0 +1,252 @@
+/*
+ * dispatch.c - one request from parameters to response: the common checks in the order of
+ * spec/protocol.md §3 (method, path, Action, Version, authentication, authorization), the
+ * handler, and the envelope (RequestId; JSON or XML; error bodies from the error table).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <openssl/crypto.h>
+
+#include "internal.h"
+#include "kms/auth.h"
+#include "kms/clock.h"
+#include "kms/log.h"
+#include "kms/render.h"
+
+#define KMS_API_VERSION    "2016-01-20"
+#define KMS_CACHE_CAPACITY 100000
+
+static const struct kms_config *kms_api_cfg;
+
+/* Sorted by name (strcmp order): looked up with bsearch. */
+static const struct kms_action kms_actions[] = {
+    {"CancelKeyDeletion", kms_api_cancel_key_deletion},
+    {"CreateAlias", kms_api_create_alias},
+    {"CreateKey", kms_api_create_key},
+    {"Decrypt", kms_api_decrypt},
+    {"DeleteAlias", kms_api_delete_alias},
+    {"DescribeKey", kms_api_describe_key},
+    {"DescribeRegions", kms_api_describe_regions},
+    {"DescribeService", kms_api_describe_service},
+    {"DisableKey", kms_api_disable_key},
+    {"EnableKey", kms_api_enable_key},
+    {"Encrypt", kms_api_encrypt},
+    {"GenerateDataKey", kms_api_generate_data_key},
+    {"GenerateDataKeyWithoutPlaintext", kms_api_generate_data_key_without_plaintext},
+    {"ListAliases", kms_api_list_aliases},
+    {"ListAliasesByKeyId", kms_api_list_aliases_by_key_id},
+    {"ListKeys", kms_api_list_keys},
+    {"ListResourceTags", kms_api_list_resource_tags},
+    {"ScheduleKeyDeletion", kms_api_schedule_key_deletion},
+    {"SetDeletionProtection", kms_api_set_deletion_protection},
+    {"TagResource", kms_api_tag_resource},
+    {"UntagResource", kms_api_untag_resource},
+    {"UpdateAlias", kms_api_update_alias},
+    {"UpdateKeyDescription", kms_api_update_key_description},
+};
+
+static int kms_action_cmp(const void *key, const void *elem)
+{
+    return strcmp(key, ((const struct kms_action *)elem)->name);
+}
+
+const struct kms_action *kms_action_find(const char *name)
+{
+    const struct kms_action *a = bsearch(name, kms_actions, KMS_ARRAY_LEN(kms_actions),
+                                         sizeof(kms_actions[0]), kms_action_cmp);
+
+    return a ? a : kms_test_hook_action(name);
+}
+
+kms_err kms_api_init(const struct kms_config *cfg)
+{
+    kms_err rc;
+
+    for (size_t i = 1; i < KMS_ARRAY_LEN(kms_actions); i++) {
+        if (strcmp(kms_actions[i - 1].name, kms_actions[i].name) >= 0) {
+            kms_log_error("dispatch: action table out of order at %s", kms_actions[i].name);
+            return KMS_E_INTERNAL;
+        }
+    }
+    kms_api_cfg = cfg;
+    rc = kms_keyref_init(KMS_CACHE_CAPACITY);
+    if (rc == KMS_OK)
+        rc = kms_auth_init(cfg);
+    return rc;
+}
+
+void kms_api_shutdown(void)
+{
+    kms_auth_shutdown();
+    kms_keyref_shutdown();
+}
+
+static bool kms_is_form(const struct kms_request *req)
+{
+    const char *ct = kms_request_header(req, "content-type");
+
+    return ct != NULL && strncasecmp(ct, "application/x-www-form-urlencoded", 33) == 0;
+}
+
+/* Parameters, Format, method and path: everything decided before knowing the caller. */
+static kms_err kms_api_read_request(struct kms_call *call)
+{
+    const struct kms_request *req = call->req;
+    const char *dup = NULL;
+    const char *format;
+    kms_err rc;
+
+    if (strcmp(req->method, "GET") != 0 && strcmp(req->method, "POST") != 0)
+        return KMS_E_UNSUPPORTED_HTTP_METHOD;
+    if (req->too_large)
+        return kms_fail(call, KMS_E_INVALID_PARAMETER, "RequestSize");
+    rc = kms_params_parse(&call->params, req->query, req->query_len, KMS_PARAM_QUERY);
+    if (rc == KMS_OK && strcmp(req->method, "POST") == 0 && req->body_len > 0 && kms_is_form(req))
+        rc =
+            kms_params_parse(&call->params, (const char *)req->body, req->body_len, KMS_PARAM_BODY);
+    if (rc != KMS_OK)
+        return rc;
+    rc = kms_params_finish(&call->params, &dup);
+    if (rc != KMS_OK)
+        return kms_fail(call, rc, dup);
+    format = kms_arg(call, "Format");
+    if (format != NULL) {
+        if (strcasecmp(format, "XML") == 0)
+            call->xml = true;
+        else if (strcasecmp(format, "JSON") != 0)
+            return kms_fail(call, KMS_E_INVALID_PARAMETER, "Format");
+    }
+    if (strcmp(req->path, "/") != 0)
+        return KMS_E_ACTION_NOT_FOUND;
+    return KMS_OK;
+}
+
+/* Action and Version from the parameters (V1) or the x-acs-* headers (V3). */
+static kms_err kms_api_action(struct kms_call *call, bool v3, const struct kms_action **out)
+{
+    const char *param_action = kms_arg(call, "Action");
+    const char *action = param_action;
+    const char *version = kms_arg(call, "Version");
+
+    if (v3) {
+        action = kms_request_header(call->req, "x-acs-action");
+        if (action == NULL || action[0] == '\0')
+            return kms_fail(call, KMS_E_MISSING_PARAMETER, "x-acs-action");
+        if (param_action != NULL && strcmp(param_action, action) != 0)
+            return kms_fail(call, KMS_E_INVALID_PARAMETER, "Action");
+        version = kms_request_header(call->req, "x-acs-version");
+        if (version == NULL || version[0] == '\0')
+            return kms_fail(call, KMS_E_MISSING_PARAMETER, "x-acs-version");
+    }
+    if (action == NULL)
+        return kms_fail(call, KMS_E_MISSING_PARAMETER, "Action");
+    *out = kms_action_find(action);
+    if (*out == NULL)
+        return KMS_E_ACTION_NOT_FOUND;
+    call->action = (*out)->name;
+    if (version == NULL)
+        return kms_fail(call, KMS_E_MISSING_PARAMETER, "Version");
+    if (strcmp(version, KMS_API_VERSION) != 0)
+        return KMS_E_INVALID_VERSION;
+    return KMS_OK;
+}
+
+static kms_err kms_api_process(struct kms_call *call)
+{
+    const struct kms_action *action = NULL;
+    const char *authz;
+    bool v3;
+    kms_err rc;
+
+    rc = kms_api_read_request(call);
+    if (rc != KMS_OK)
+        return rc;
+    authz = kms_request_header(call->req, "authorization");
+    v3 = authz != NULL && strncmp(authz, "ACS3-", 5) == 0;
+    rc = kms_api_action(call, v3, &action);
+    if (rc != KMS_OK)
+        return rc;
+    rc = kms_authenticate(call, v3);
+    if (rc != KMS_OK)
+        return rc;
+    call->db = kms_store_thread();
+    if (call->db == NULL)
+        return KMS_E_UNAVAILABLE;
+    return action->handler(call);
+}
+
+/* Overwrites every string in the tree: responses may carry plaintext or secrets. */
+static void kms_cjson_wipe(cJSON *node)
+{
+    for (; node != NULL; node = node->next) {
+        if (node->valuestring != NULL)
+            OPENSSL_cleanse(node->valuestring, strlen(node->valuestring));
+        kms_cjson_wipe(node->child);
+    }
+}
+
+static void kms_api_render_error(struct kms_call *call, kms_err err, struct kms_response *resp,
+                                 struct kms_buf *body)
+{
+    const struct kms_err_info *info = kms_err_info(err);
+    char message[1024];
+    cJSON *root = cJSON_CreateObject();
+
+    kms_err_message(err, call->detail.data, message, sizeof(message));
+    resp->status = info->http_status;
+    if (root == NULL || !cJSON_AddStringToObject(root, "RequestId", call->request_id) ||
+        !cJSON_AddStringToObject(root, "HostId", kms_api_cfg->host_id) ||
+        !cJSON_AddStringToObject(root, "Code", info->code) ||
+        !cJSON_AddStringToObject(root, "Message", message) ||
+        !cJSON_AddNumberToObject(root, "HttpStatus", info->http_status) ||
+        (call->xml ? kms_render_xml(root, body) : kms_render_json(root, body)) != KMS_OK) {
+        /* Out of memory while reporting an error: a fixed body still parses as JSON. */
+        kms_buf_reset(body);
+        kms_buf_printf(body,
+                       "{\"RequestId\":\"%s\",\"Code\":\"InternalFailure\",\"Message\":\"Internal "
+                       "Failure.\",\"HttpStatus\":500}",
+                       call->request_id);
+        resp->status = 500;
+        call->xml = false;
+    }
+    cJSON_Delete(root);
+}
+
+void kms_api_serve(const struct kms_request *req, struct kms_response *resp)
+{
+    struct kms_call call;
+    struct kms_buf body = {0};
+    kms_err rc;
+
+    memset(&call, 0, sizeof(call));
+    call.req = req;
+    call.cfg = kms_api_cfg;
+    call.now = kms_clock_now();
+    kms_uuid_generate(call.request_id);
+    memcpy(resp->request_id, call.request_id, sizeof(resp->request_id));
+    call.out = cJSON_CreateObject();
+    if (call.out == NULL || !cJSON_AddStringToObject(call.out, "RequestId", call.request_id))
+        rc = KMS_E_INTERNAL;
+    else
+        rc = kms_api_process(&call);
+    if (call.db != NULL)
+        kms_store_rollback(call.db); /* a handler that failed mid-transaction */
+    if (rc == KMS_OK) {
+        resp->status = 200;
+        rc = call.xml ? kms_render_xml(call.out, &body) : kms_render_json(call.out, &body);
+        if (rc != KMS_OK)
+            kms_buf_reset(&body);
+    }
+    if (rc != KMS_OK)
+        kms_api_render_error(&call, rc, resp, &body);
+    resp->content_type = call.xml ? "text/xml;charset=utf-8" : "application/json;charset=utf-8";
+    resp->body = body.data;
+    resp->body_len = body.len;
+    kms_cjson_wipe(call.out);
+    cJSON_Delete(call.out);
+    kms_params_free(&call.params);
+    kms_buf_free(&call.detail);
+}

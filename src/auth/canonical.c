@@ -1,0 +1,207 @@
+/*
+ * canonical.c - what signature V1 and V3 share: RFC 3986 percent-encoding (spec §4), the canonical
+ * query built from the decoded parameter map, and the digests and HMACs over OpenSSL 3.
+ *
+ * The server always re-encodes decoded values: clients escape differently on the wire (Node's
+ * querystring leaves "!'()*" raw, HTML forms send "+"), but all of them sign the RFC 3986 form.
+ */
+#include <pthread.h>
+#include <string.h>
+
+#include <openssl/core_names.h>
+#include <openssl/evp.h>
+#include <openssl/params.h>
+
+#include "kms/auth.h"
+
+/* 1 for A-Z a-z 0-9 - _ . ~ (RFC 3986 "unreserved"); everything else is escaped. */
+static const unsigned char kms_unreserved[256] = {
+    ['-'] = 1, ['.'] = 1, ['_'] = 1, ['~'] = 1, ['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1,
+    ['4'] = 1, ['5'] = 1, ['6'] = 1, ['7'] = 1, ['8'] = 1, ['9'] = 1, ['A'] = 1, ['B'] = 1,
+    ['C'] = 1, ['D'] = 1, ['E'] = 1, ['F'] = 1, ['G'] = 1, ['H'] = 1, ['I'] = 1, ['J'] = 1,
+    ['K'] = 1, ['L'] = 1, ['M'] = 1, ['N'] = 1, ['O'] = 1, ['P'] = 1, ['Q'] = 1, ['R'] = 1,
+    ['S'] = 1, ['T'] = 1, ['U'] = 1, ['V'] = 1, ['W'] = 1, ['X'] = 1, ['Y'] = 1, ['Z'] = 1,
+    ['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1, ['e'] = 1, ['f'] = 1, ['g'] = 1, ['h'] = 1,
+    ['i'] = 1, ['j'] = 1, ['k'] = 1, ['l'] = 1, ['m'] = 1, ['n'] = 1, ['o'] = 1, ['p'] = 1,
+    ['q'] = 1, ['r'] = 1, ['s'] = 1, ['t'] = 1, ['u'] = 1, ['v'] = 1, ['w'] = 1, ['x'] = 1,
+    ['y'] = 1, ['z'] = 1,
+};
+
+static const char kms_hex_upper[] = "0123456789ABCDEF";
+
+/*
+ * Appends s percent-encoded once, or twice when twice is set. Encoding "%XY" again gives "%25XY"
+ * and leaves unreserved bytes alone, so the second pass needs no second buffer.
+ */
+static kms_err kms_percent_append(struct kms_buf *out, const char *s, size_t len, bool twice)
+{
+    const unsigned char *in = (const unsigned char *)s;
+    size_t worst = len * (twice ? 5 : 3);
+    kms_err rc;
+    char *o;
+
+    rc = kms_buf_reserve(out, worst);
+    if (rc != KMS_OK)
+        return rc;
+    o = out->data + out->len;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = in[i];
+
+        if (kms_unreserved[c]) {
+            *o++ = (char)c;
+            continue;
+        }
+        *o++ = '%';
+        if (twice) {
+            *o++ = '2';
+            *o++ = '5';
+        }
+        *o++ = kms_hex_upper[c >> 4];
+        *o++ = kms_hex_upper[c & 0x0f];
+    }
+    out->len = (size_t)(o - out->data);
+    out->data[out->len] = '\0';
+    return KMS_OK;
+}
+
+kms_err kms_percent_encode(struct kms_buf *out, const char *s, size_t len)
+{
+    return kms_percent_append(out, s, len, false);
+}
+
+static kms_err kms_canonical_query(struct kms_buf *out, const struct kms_params *p,
+                                   unsigned sources, const char *exclude, bool twice)
+{
+    /* "=" and "&" are reserved: the outer encoding turns them into %3D and %26. */
+    const char *eq = twice ? "%3D" : "=";
+    const char *amp = twice ? "%26" : "&";
+    bool first = true;
+    kms_err rc;
+
+    for (size_t i = 0; i < p->count; i++) {
+        const struct kms_param *it = &p->items[i];
+
+        if (((unsigned)it->source & sources) == 0)
+            continue;
+        if (exclude != NULL && strcmp(it->name, exclude) == 0)
+            continue;
+        if (!first) {
+            rc = kms_buf_append_str(out, amp);
+            if (rc != KMS_OK)
+                return rc;
+        }
+        first = false;
+        rc = kms_percent_append(out, it->name, it->name_len, twice);
+        if (rc != KMS_OK)
+            return rc;
+        rc = kms_buf_append_str(out, eq);
+        if (rc != KMS_OK)
+            return rc;
+        rc = kms_percent_append(out, it->value, it->value_len, twice);
+        if (rc != KMS_OK)
+            return rc;
+    }
+    return KMS_OK;
+}
+
+kms_err kms_sig_canonical_query(struct kms_buf *out, const struct kms_params *p, unsigned sources,
+                                const char *exclude)
+{
+    return kms_canonical_query(out, p, sources, exclude, false);
+}
+
+kms_err kms_sig_canonical_query_encoded(struct kms_buf *out, const struct kms_params *p,
+                                        unsigned sources, const char *exclude)
+{
+    return kms_canonical_query(out, p, sources, exclude, true);
+}
+
+/*
+ * Digests and HMACs. OpenSSL 3 resolves algorithm names on every implicit fetch (HMAC(),
+ * EVP_sha256()), which costs about as much as the hash of a short string; so the digests are
+ * fetched once, and each HMAC starts from a duplicate of a context whose digest is already set.
+ */
+#define KMS_SIG_HASH_COUNT 3
+
+static const char *const kms_sig_hash_names[KMS_SIG_HASH_COUNT] = {"SHA1", "SHA256", "SM3"};
+static EVP_MD *kms_sig_md[KMS_SIG_HASH_COUNT];
+static EVP_MAC_CTX *kms_sig_mac_template[KMS_SIG_HASH_COUNT];
+static pthread_once_t kms_sig_once = PTHREAD_ONCE_INIT;
+
+static void kms_sig_init(void)
+{
+    EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+
+    for (int h = 0; h < KMS_SIG_HASH_COUNT; h++) {
+        OSSL_PARAM params[2];
+        EVP_MAC_CTX *ctx;
+
+        kms_sig_md[h] = EVP_MD_fetch(NULL, kms_sig_hash_names[h], NULL);
+        if (kms_sig_md[h] == NULL || mac == NULL)
+            continue;
+        ctx = EVP_MAC_CTX_new(mac);
+        if (ctx == NULL)
+            continue;
+        params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST,
+                                                     (char *)kms_sig_hash_names[h], 0);
+        params[1] = OSSL_PARAM_construct_end();
+        if (EVP_MAC_CTX_set_params(ctx, params) != 1) {
+            EVP_MAC_CTX_free(ctx);
+            continue;
+        }
+        kms_sig_mac_template[h] = ctx;
+    }
+    /* The contexts hold their own references to the MAC. */
+    EVP_MAC_free(mac);
+}
+
+static bool kms_sig_ready(enum kms_sig_hash h)
+{
+    if ((unsigned)h >= KMS_SIG_HASH_COUNT)
+        return false;
+    pthread_once(&kms_sig_once, kms_sig_init);
+    return kms_sig_md[h] != NULL && kms_sig_mac_template[h] != NULL;
+}
+
+bool kms_sig_hash_available(enum kms_sig_hash h)
+{
+    return kms_sig_ready(h);
+}
+
+kms_err kms_sig_digest(enum kms_sig_hash h, const void *data, size_t len,
+                       uint8_t out[KMS_SIG_DIGEST_MAX], size_t *out_len)
+{
+    unsigned int n = 0;
+
+    if (!kms_sig_ready(h))
+        return KMS_E_INTERNAL;
+    if (EVP_Digest(data, len, out, &n, kms_sig_md[h], NULL) != 1)
+        return KMS_E_INTERNAL;
+    *out_len = n;
+    return KMS_OK;
+}
+
+kms_err kms_sig_hmac(enum kms_sig_hash h, const void *key, size_t key_len, const void *data,
+                     size_t len, uint8_t out[KMS_SIG_DIGEST_MAX], size_t *out_len)
+{
+    EVP_MAC_CTX *ctx;
+    kms_err rc = KMS_E_INTERNAL;
+
+    if (!kms_sig_ready(h))
+        return KMS_E_INTERNAL;
+    /* Duplicating only reads the shared template, so worker threads may do it at once. */
+    ctx = EVP_MAC_CTX_dup(kms_sig_mac_template[h]);
+    if (ctx == NULL)
+        return KMS_E_INTERNAL;
+    if (EVP_MAC_init(ctx, key, key_len, NULL) != 1)
+        goto out;
+    if (EVP_MAC_update(ctx, data, len) != 1)
+        goto out;
+    if (EVP_MAC_final(ctx, out, out_len, KMS_SIG_DIGEST_MAX) != 1)
+        goto out;
+    rc = KMS_OK;
+out:
+    /* Frees the keyed state too (OpenSSL cleanses HMAC contexts on free). */
+    EVP_MAC_CTX_free(ctx);
+    return rc;
+}

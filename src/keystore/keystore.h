@@ -1,0 +1,122 @@
+/*
+ * keystore.h - the HSM layer: one interface, several drivers.
+ *
+ * A driver creates, imports, loads and destroys key-version material and runs the operations
+ * that need the secret half of a key (AEAD with symmetric keys, sign and decrypt with private
+ * keys). Public-key operations (verify, encrypt) need no keystore: callers do them with the
+ * version's public key. What a driver returns in `stored` is what the store keeps for the
+ * version: wrapped material for the software driver, nothing for a token that holds the key.
+ *
+ * Drivers: software.c (OpenSSL, material wrapped by the master key) and pkcs11.c (any PKCS#11
+ * module). The software driver also seals small server secrets (access-key secrets, import
+ * tokens) under the master key.
+ */
+#ifndef KMS_KEYSTORE_H
+#define KMS_KEYSTORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kms/crypto.h"
+#include "kms/error.h"
+#include "kms/keyspec.h"
+#include "kms/util.h"
+
+struct kms_config;
+struct kms_keystore;
+struct kms_ks_key;
+
+/* Which key version an operation is about. */
+struct kms_ks_ref {
+    const char *key_id;
+    const char *version_id; /* lower-case UUID text */
+    enum kms_key_spec spec;
+};
+
+/* Signature algorithms (spec/algorithms.md §7.1). */
+enum kms_sign_alg {
+    KMS_SIGN_RSA_PSS_SHA_256 = 1,
+    KMS_SIGN_RSA_PKCS1_SHA_256,
+    KMS_SIGN_ECDSA_SHA_256,
+    KMS_SIGN_SM2DSA,
+};
+
+/* Public-key encryption algorithms (spec/algorithms.md §7.2, §5). */
+enum kms_pk_alg {
+    KMS_PK_RSAES_OAEP_SHA_256 = 1,
+    KMS_PK_RSAES_OAEP_SHA_1,
+    KMS_PK_RSAES_PKCS1_V1_5,
+    KMS_PK_SM2PKE,
+};
+
+struct kms_keystore_ops {
+    const char *ks_name;
+    /* New material for ref; stored/public_der are appended to (public_der for asymmetric). */
+    kms_err (*ks_create)(struct kms_keystore *ks, const struct kms_ks_ref *ref,
+                         struct kms_buf *stored, struct kms_buf *public_der);
+    /* Given plaintext material (BYOK, seeding) for a symmetric ref. */
+    kms_err (*ks_import)(struct kms_keystore *ks, const struct kms_ks_ref *ref,
+                         const uint8_t *material, size_t len, struct kms_buf *stored);
+    /* Makes a version usable; *out is released with ks_release. */
+    kms_err (*ks_load)(struct kms_keystore *ks, const struct kms_ks_ref *ref, const uint8_t *stored,
+                       size_t stored_len, struct kms_ks_key **out);
+    void (*ks_release)(struct kms_ks_key *key);
+    /* Destroys whatever the driver holds for ref (token objects); the store row goes separately. */
+    kms_err (*ks_destroy)(struct kms_keystore *ks, const struct kms_ks_ref *ref);
+    /* Symmetric AEAD with a loaded version (same blob format whatever the driver). */
+    kms_err (*ks_seal)(struct kms_ks_key *key, const uint8_t iv[KMS_AEAD_IV_LEN],
+                       const uint8_t *aad, size_t aad_len, const uint8_t *pt, size_t pt_len,
+                       uint8_t *ct, uint8_t tag[KMS_AEAD_TAG_LEN]);
+    /* KMS_E_INVALID_PARAMETER when the tag does not verify. */
+    kms_err (*ks_open)(struct kms_ks_key *key, const uint8_t iv[KMS_AEAD_IV_LEN],
+                       const uint8_t *aad, size_t aad_len, const uint8_t *ct, size_t ct_len,
+                       const uint8_t tag[KMS_AEAD_TAG_LEN], uint8_t *pt);
+    /* Signs a precomputed digest; appends the signature to sig. */
+    kms_err (*ks_sign)(struct kms_ks_key *key, enum kms_sign_alg alg, const uint8_t *digest,
+                       size_t digest_len, struct kms_buf *sig);
+    /* Private-key decryption; appends the plaintext to pt (KMS_E_INVALID_PARAMETER on failure). */
+    kms_err (*ks_decrypt)(struct kms_ks_key *key, enum kms_pk_alg alg, const uint8_t *ct,
+                          size_t ct_len, struct kms_buf *pt);
+    /* Random bytes from the driver's generator. */
+    kms_err (*ks_random)(struct kms_keystore *ks, uint8_t *out, size_t len);
+    void (*ks_close)(struct kms_keystore *ks);
+};
+
+struct kms_keystore {
+    const struct kms_keystore_ops *ks_ops;
+    enum kms_protection ks_level;
+    void *ks_impl;
+};
+
+/* Every loaded key starts with this, so the generic helpers below can dispatch. */
+struct kms_ks_key {
+    const struct kms_keystore_ops *kk_ops;
+    struct kms_keystore *kk_store;
+};
+
+/* ---- registry (keystore.c) ---- */
+
+/* Opens the configured drivers: software always, PKCS#11 when configured. */
+kms_err kms_keystores_open(const struct kms_config *cfg);
+void kms_keystores_close(void);
+/* The driver for a protection level, or NULL when none is configured (->
+ * Unsupported.ProtectionLevel). */
+struct kms_keystore *kms_keystore_for(enum kms_protection level);
+
+/*
+ * Seals / opens a small server secret (access-key secret, import token) under the master key,
+ * bound to aad. Output format is private to the software driver.
+ */
+kms_err kms_keystore_seal_secret(const void *aad, size_t aad_len, const uint8_t *data, size_t len,
+                                 struct kms_buf *out);
+kms_err kms_keystore_open_secret(const void *aad, size_t aad_len, const uint8_t *sealed, size_t len,
+                                 struct kms_buf *out);
+/* A keyed fingerprint (HMAC under a master-key-derived key) of material, for BYOK re-import checks.
+ */
+kms_err kms_keystore_fingerprint(const uint8_t *material, size_t len, uint8_t out[32]);
+
+/* ---- software.c ---- */
+kms_err kms_software_keystore_open(const struct kms_config *cfg, struct kms_keystore **out);
+
+#endif

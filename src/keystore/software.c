@@ -1,0 +1,483 @@
+/*
+ * software.c - the software keystore: key material generated with OpenSSL's RNG and kept only
+ * wrapped by a 32-byte master key, AES-256-GCM(master, material, AAD = KeyId ‖ KeyVersionId).
+ *
+ * The master key comes from a file (created 0600 on first start) or a systemd credential. The
+ * same master key seals small server secrets (access-key secrets, import tokens) with an
+ * AAD that names their purpose, so one kind can never be replayed as another.
+ */
+#include <stdio.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
+#include <openssl/x509.h>
+
+#include "keystore.h"
+#include "kms/config.h"
+#include "kms/log.h"
+
+#define KMS_MASTER_KEY_LEN 32
+#define KMS_WRAP_FORMAT_V1 1
+#define KMS_WRAP_OVERHEAD  (1 + KMS_AEAD_IV_LEN + KMS_AEAD_TAG_LEN)
+
+struct kms_software {
+    uint8_t sw_master[KMS_MASTER_KEY_LEN];
+    uint8_t sw_fingerprint_key[32]; /* derived: HMAC(master, "kmsd fingerprint") */
+};
+
+/* A loaded software key version: symmetric bytes or a private key. */
+struct kms_sw_key {
+    struct kms_ks_key sk_base;
+    enum kms_key_spec sk_spec;
+    enum kms_aead_alg sk_alg;
+    uint8_t sk_material[32];
+    size_t sk_material_len;
+    EVP_PKEY *sk_pkey;
+};
+
+static struct kms_software *kms_sw_master; /* the one master key of the process */
+
+static enum kms_aead_alg kms_sw_aead_for(enum kms_key_spec spec)
+{
+    switch (spec) {
+    case KMS_SPEC_AES_256:
+        return KMS_AEAD_AES_256_GCM;
+    case KMS_SPEC_AES_128:
+        return KMS_AEAD_AES_128_GCM;
+    case KMS_SPEC_SM4:
+        return KMS_AEAD_SM4_GCM;
+    default:
+        return 0;
+    }
+}
+
+/* out = format | iv | AES-256-GCM(master, data, aad) | tag */
+static kms_err kms_sw_wrap(const struct kms_software *sw, const void *aad, size_t aad_len,
+                           const uint8_t *data, size_t len, struct kms_buf *out)
+{
+    uint8_t iv[KMS_AEAD_IV_LEN];
+    uint8_t *p;
+    kms_err rc;
+
+    if (RAND_bytes(iv, sizeof(iv)) != 1)
+        return KMS_E_INTERNAL;
+    rc = kms_buf_reserve(out, len + KMS_WRAP_OVERHEAD);
+    if (rc != KMS_OK)
+        return rc;
+    p = (uint8_t *)out->data + out->len;
+    p[0] = KMS_WRAP_FORMAT_V1;
+    memcpy(p + 1, iv, sizeof(iv));
+    rc = kms_aead_seal(KMS_AEAD_AES_256_GCM, sw->sw_master, sizeof(sw->sw_master), iv, aad, aad_len,
+                       data, len, p + 1 + KMS_AEAD_IV_LEN, p + 1 + KMS_AEAD_IV_LEN + len);
+    if (rc != KMS_OK)
+        return rc;
+    out->len += len + KMS_WRAP_OVERHEAD;
+    out->data[out->len] = '\0';
+    return KMS_OK;
+}
+
+/* Opens kms_sw_wrap's output into out (len - overhead bytes); KMS_E_INTERNAL if it does not verify.
+ */
+static kms_err kms_sw_unwrap(const struct kms_software *sw, const void *aad, size_t aad_len,
+                             const uint8_t *wrapped, size_t len, uint8_t *out, size_t *out_len)
+{
+    size_t n;
+
+    if (len < KMS_WRAP_OVERHEAD || wrapped[0] != KMS_WRAP_FORMAT_V1)
+        return KMS_E_INTERNAL;
+    n = len - KMS_WRAP_OVERHEAD;
+    if (kms_aead_open(KMS_AEAD_AES_256_GCM, sw->sw_master, sizeof(sw->sw_master), wrapped + 1, aad,
+                      aad_len, wrapped + 1 + KMS_AEAD_IV_LEN, n, wrapped + 1 + KMS_AEAD_IV_LEN + n,
+                      out) != KMS_OK)
+        return KMS_E_INTERNAL;
+    *out_len = n;
+    return KMS_OK;
+}
+
+/* AAD binding wrapped material to its key and version: KeyId ‖ KeyVersionId (fixed length). */
+static kms_err kms_sw_material_aad(const struct kms_ks_ref *ref, struct kms_buf *aad)
+{
+    kms_err rc = kms_buf_append_str(aad, ref->key_id);
+
+    if (rc == KMS_OK)
+        rc = kms_buf_append_str(aad, ref->version_id);
+    return rc;
+}
+
+static kms_err kms_sw_wrap_material(struct kms_keystore *ks, const struct kms_ks_ref *ref,
+                                    const uint8_t *material, size_t len, struct kms_buf *stored)
+{
+    struct kms_buf aad = {0};
+    kms_err rc = kms_sw_material_aad(ref, &aad);
+
+    if (rc == KMS_OK)
+        rc = kms_sw_wrap(ks->ks_impl, aad.data, aad.len, material, len, stored);
+    kms_buf_free(&aad);
+    return rc;
+}
+
+static EVP_PKEY *kms_sw_generate_pkey(enum kms_key_spec spec)
+{
+    switch (spec) {
+    case KMS_SPEC_RSA_2048:
+        return EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)2048);
+    case KMS_SPEC_RSA_3072:
+        return EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)3072);
+    case KMS_SPEC_EC_P256:
+        return EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+    case KMS_SPEC_EC_P256K:
+        return EVP_PKEY_Q_keygen(NULL, NULL, "EC", "secp256k1");
+    case KMS_SPEC_EC_SM2:
+        return EVP_PKEY_Q_keygen(NULL, NULL, "SM2");
+    default:
+        return NULL;
+    }
+}
+
+/* Appends the SubjectPublicKeyInfo DER of pkey. */
+static kms_err kms_sw_public_der(EVP_PKEY *pkey, struct kms_buf *out)
+{
+    int n = i2d_PUBKEY(pkey, NULL);
+    unsigned char *p;
+    kms_err rc;
+
+    if (n <= 0)
+        return KMS_E_INTERNAL;
+    rc = kms_buf_reserve(out, (size_t)n);
+    if (rc != KMS_OK)
+        return rc;
+    p = (unsigned char *)out->data + out->len;
+    if (i2d_PUBKEY(pkey, &p) != n)
+        return KMS_E_INTERNAL;
+    out->len += (size_t)n;
+    return KMS_OK;
+}
+
+static kms_err kms_sw_create(struct kms_keystore *ks, const struct kms_ks_ref *ref,
+                             struct kms_buf *stored, struct kms_buf *public_der)
+{
+    const struct kms_key_spec_info *info = kms_key_spec_get(ref->spec);
+    unsigned char *der = NULL;
+    EVP_PKEY *pkey;
+    kms_err rc;
+    int n;
+
+    if (info == NULL)
+        return KMS_E_INTERNAL;
+    if (info->symmetric) {
+        uint8_t material[32];
+
+        if (RAND_bytes(material, (int)info->material_len) != 1)
+            return KMS_E_INTERNAL;
+        rc = kms_sw_wrap_material(ks, ref, material, info->material_len, stored);
+        OPENSSL_cleanse(material, sizeof(material));
+        return rc;
+    }
+    pkey = kms_sw_generate_pkey(ref->spec);
+    if (pkey == NULL)
+        return KMS_E_INTERNAL;
+    rc = kms_sw_public_der(pkey, public_der);
+    if (rc == KMS_OK) {
+        /* The private key is kept as wrapped PKCS#8 DER. */
+        n = i2d_PrivateKey(pkey, &der);
+        rc = n > 0 ? kms_sw_wrap_material(ks, ref, der, (size_t)n, stored) : KMS_E_INTERNAL;
+        if (der != NULL)
+            OPENSSL_clear_free(der, (size_t)n);
+    }
+    EVP_PKEY_free(pkey);
+    return rc;
+}
+
+static kms_err kms_sw_import(struct kms_keystore *ks, const struct kms_ks_ref *ref,
+                             const uint8_t *material, size_t len, struct kms_buf *stored)
+{
+    const struct kms_key_spec_info *info = kms_key_spec_get(ref->spec);
+
+    if (info == NULL || !info->symmetric || len != info->material_len)
+        return KMS_E_INVALID_KEY_MATERIAL;
+    return kms_sw_wrap_material(ks, ref, material, len, stored);
+}
+
+static void kms_sw_release(struct kms_ks_key *key)
+{
+    struct kms_sw_key *k = (struct kms_sw_key *)key;
+
+    if (k == NULL)
+        return;
+    EVP_PKEY_free(k->sk_pkey);
+    OPENSSL_cleanse(k->sk_material, sizeof(k->sk_material));
+    free(k);
+}
+
+static const struct kms_keystore_ops kms_software_ops;
+
+static kms_err kms_sw_load(struct kms_keystore *ks, const struct kms_ks_ref *ref,
+                           const uint8_t *stored, size_t stored_len, struct kms_ks_key **out)
+{
+    const struct kms_key_spec_info *info = kms_key_spec_get(ref->spec);
+    struct kms_buf aad = {0};
+    struct kms_sw_key *k;
+    uint8_t *plain = NULL;
+    size_t plain_len = 0;
+    kms_err rc;
+
+    if (info == NULL || stored == NULL || stored_len < KMS_WRAP_OVERHEAD)
+        return KMS_E_INTERNAL;
+    k = calloc(1, sizeof(*k));
+    plain = malloc(stored_len);
+    if (k == NULL || plain == NULL) {
+        free(k);
+        free(plain);
+        return KMS_E_INTERNAL;
+    }
+    k->sk_base.kk_ops = &kms_software_ops;
+    k->sk_base.kk_store = ks;
+    k->sk_spec = ref->spec;
+    rc = kms_sw_material_aad(ref, &aad);
+    if (rc == KMS_OK)
+        rc = kms_sw_unwrap(ks->ks_impl, aad.data, aad.len, stored, stored_len, plain, &plain_len);
+    if (rc != KMS_OK) {
+        kms_log_error("keystore: material of version %s does not unwrap under the master key",
+                      ref->version_id);
+    } else if (info->symmetric) {
+        if (plain_len != info->material_len) {
+            rc = KMS_E_INTERNAL;
+        } else {
+            memcpy(k->sk_material, plain, plain_len);
+            k->sk_material_len = plain_len;
+            k->sk_alg = kms_sw_aead_for(ref->spec);
+        }
+    } else {
+        const unsigned char *p = plain;
+
+        k->sk_pkey = d2i_AutoPrivateKey(NULL, &p, (long)plain_len);
+        if (k->sk_pkey == NULL)
+            rc = KMS_E_INTERNAL;
+    }
+    OPENSSL_cleanse(plain, stored_len);
+    free(plain);
+    kms_buf_free(&aad);
+    if (rc != KMS_OK) {
+        kms_sw_release(&k->sk_base);
+        return rc;
+    }
+    *out = &k->sk_base;
+    return KMS_OK;
+}
+
+static kms_err kms_sw_destroy(struct kms_keystore *ks, const struct kms_ks_ref *ref)
+{
+    /* Nothing outside the store: deleting the row destroys the wrapped material. */
+    return KMS_OK;
+}
+
+static kms_err kms_sw_seal(struct kms_ks_key *key, const uint8_t iv[KMS_AEAD_IV_LEN],
+                           const uint8_t *aad, size_t aad_len, const uint8_t *pt, size_t pt_len,
+                           uint8_t *ct, uint8_t tag[KMS_AEAD_TAG_LEN])
+{
+    struct kms_sw_key *k = (struct kms_sw_key *)key;
+
+    if (k->sk_material_len == 0)
+        return KMS_E_UNSUPPORTED_KEY_SPEC;
+    return kms_aead_seal(k->sk_alg, k->sk_material, k->sk_material_len, iv, aad, aad_len, pt,
+                         pt_len, ct, tag);
+}
+
+static kms_err kms_sw_open(struct kms_ks_key *key, const uint8_t iv[KMS_AEAD_IV_LEN],
+                           const uint8_t *aad, size_t aad_len, const uint8_t *ct, size_t ct_len,
+                           const uint8_t tag[KMS_AEAD_TAG_LEN], uint8_t *pt)
+{
+    struct kms_sw_key *k = (struct kms_sw_key *)key;
+
+    if (k->sk_material_len == 0)
+        return KMS_E_UNSUPPORTED_KEY_SPEC;
+    return kms_aead_open(k->sk_alg, k->sk_material, k->sk_material_len, iv, aad, aad_len, ct,
+                         ct_len, tag, pt);
+}
+
+static kms_err kms_sw_sign(struct kms_ks_key *key, enum kms_sign_alg alg, const uint8_t *digest,
+                           size_t digest_len, struct kms_buf *sig)
+{
+    /* Asymmetric operations arrive with the asymmetric key work (issue 4). */
+    return KMS_E_UNSUPPORTED_KEY_SPEC;
+}
+
+static kms_err kms_sw_decrypt(struct kms_ks_key *key, enum kms_pk_alg alg, const uint8_t *ct,
+                              size_t ct_len, struct kms_buf *pt)
+{
+    return KMS_E_UNSUPPORTED_KEY_SPEC;
+}
+
+static kms_err kms_sw_random(struct kms_keystore *ks, uint8_t *out, size_t len)
+{
+    return RAND_bytes(out, (int)len) == 1 ? KMS_OK : KMS_E_INTERNAL;
+}
+
+static void kms_sw_close(struct kms_keystore *ks)
+{
+    if (ks == NULL)
+        return;
+    if (ks->ks_impl != NULL) {
+        struct kms_software *sw = ks->ks_impl;
+
+        if (kms_sw_master == sw)
+            kms_sw_master = NULL;
+        OPENSSL_cleanse(sw, sizeof(*sw));
+        munlock(sw, sizeof(*sw));
+        free(sw);
+    }
+    free(ks);
+}
+
+static const struct kms_keystore_ops kms_software_ops = {
+    .ks_name = "software",
+    .ks_create = kms_sw_create,
+    .ks_import = kms_sw_import,
+    .ks_load = kms_sw_load,
+    .ks_release = kms_sw_release,
+    .ks_destroy = kms_sw_destroy,
+    .ks_seal = kms_sw_seal,
+    .ks_open = kms_sw_open,
+    .ks_sign = kms_sw_sign,
+    .ks_decrypt = kms_sw_decrypt,
+    .ks_random = kms_sw_random,
+    .ks_close = kms_sw_close,
+};
+
+/* Reads the master key, creating it (0600, O_EXCL) when the file does not exist yet. */
+static kms_err kms_sw_read_master(const char *path, uint8_t key[KMS_MASTER_KEY_LEN])
+{
+    struct stat st;
+    ssize_t n;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+    if (fd < 0 && errno == ENOENT) {
+        fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        if (fd < 0) {
+            kms_log_error("keystore: cannot create master key %s: %s", path, strerror(errno));
+            return KMS_E_INTERNAL;
+        }
+        if (RAND_bytes(key, KMS_MASTER_KEY_LEN) != 1 ||
+            write(fd, key, KMS_MASTER_KEY_LEN) != KMS_MASTER_KEY_LEN || fsync(fd) != 0) {
+            kms_log_error("keystore: cannot write master key %s", path);
+            close(fd);
+            unlink(path);
+            return KMS_E_INTERNAL;
+        }
+        close(fd);
+        kms_log_info("keystore: created master key %s (mode 0600): back it up, it cannot be "
+                     "recovered",
+                     path);
+        return KMS_OK;
+    }
+    if (fd < 0) {
+        kms_log_error("keystore: cannot open master key %s: %s", path, strerror(errno));
+        return KMS_E_INTERNAL;
+    }
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        kms_log_error("keystore: master key %s is not a regular file", path);
+        close(fd);
+        return KMS_E_INTERNAL;
+    }
+    if ((st.st_mode & 077) != 0) {
+        kms_log_error("keystore: master key %s is readable by group or others (mode %03o): "
+                      "chmod 600 it",
+                      path, (unsigned)(st.st_mode & 0777));
+        close(fd);
+        return KMS_E_INTERNAL;
+    }
+    {
+        uint8_t probe[KMS_MASTER_KEY_LEN + 1];
+
+        /* One byte more than a key, to notice a file that is too long. */
+        n = read(fd, probe, sizeof(probe));
+        if (n == KMS_MASTER_KEY_LEN)
+            memcpy(key, probe, KMS_MASTER_KEY_LEN);
+        OPENSSL_cleanse(probe, sizeof(probe));
+    }
+    close(fd);
+    if (n != KMS_MASTER_KEY_LEN) {
+        kms_log_error("keystore: master key %s must hold exactly %d bytes", path,
+                      KMS_MASTER_KEY_LEN);
+        OPENSSL_cleanse(key, KMS_MASTER_KEY_LEN);
+        return KMS_E_INTERNAL;
+    }
+    return KMS_OK;
+}
+
+kms_err kms_software_keystore_open(const struct kms_config *cfg, struct kms_keystore **out)
+{
+    static const char label[] = "kmsd material fingerprint v1";
+    struct kms_keystore *ks = calloc(1, sizeof(*ks));
+    struct kms_software *sw = calloc(1, sizeof(*sw));
+    unsigned int mac_len = 0;
+
+    if (ks == NULL || sw == NULL) {
+        free(ks);
+        free(sw);
+        return KMS_E_INTERNAL;
+    }
+    /* Keep the master key out of swap where the system allows it. */
+    mlock(sw, sizeof(*sw));
+    ks->ks_ops = &kms_software_ops;
+    ks->ks_level = KMS_PROTECTION_SOFTWARE;
+    ks->ks_impl = sw;
+    if (kms_sw_read_master(cfg->master_key_file, sw->sw_master) != KMS_OK ||
+        HMAC(EVP_sha256(), sw->sw_master, sizeof(sw->sw_master), (const unsigned char *)label,
+             sizeof(label) - 1, sw->sw_fingerprint_key, &mac_len) == NULL) {
+        kms_sw_close(ks);
+        return KMS_E_INTERNAL;
+    }
+    kms_sw_master = sw;
+    *out = ks;
+    return KMS_OK;
+}
+
+kms_err kms_keystore_seal_secret(const void *aad, size_t aad_len, const uint8_t *data, size_t len,
+                                 struct kms_buf *out)
+{
+    if (kms_sw_master == NULL)
+        return KMS_E_INTERNAL;
+    return kms_sw_wrap(kms_sw_master, aad, aad_len, data, len, out);
+}
+
+kms_err kms_keystore_open_secret(const void *aad, size_t aad_len, const uint8_t *sealed, size_t len,
+                                 struct kms_buf *out)
+{
+    size_t n = 0;
+    kms_err rc;
+
+    if (kms_sw_master == NULL || len < KMS_WRAP_OVERHEAD)
+        return KMS_E_INTERNAL;
+    rc = kms_buf_reserve(out, len);
+    if (rc != KMS_OK)
+        return rc;
+    rc = kms_sw_unwrap(kms_sw_master, aad, aad_len, sealed, len, (uint8_t *)out->data + out->len,
+                       &n);
+    if (rc != KMS_OK)
+        return rc;
+    out->len += n;
+    out->data[out->len] = '\0';
+    return KMS_OK;
+}
+
+kms_err kms_keystore_fingerprint(const uint8_t *material, size_t len, uint8_t out[32])
+{
+    unsigned int n = 0;
+
+    if (kms_sw_master == NULL)
+        return KMS_E_INTERNAL;
+    if (HMAC(EVP_sha256(), kms_sw_master->sw_fingerprint_key,
+             sizeof(kms_sw_master->sw_fingerprint_key), material, len, out, &n) == NULL)
+        return KMS_E_INTERNAL;
+    return KMS_OK;
+}

@@ -1,0 +1,311 @@
+/*
+ * config.c - configuration defaults, the INI reader and the one table of settings that both the
+ * file and the command-line flags go through (so a flag and a file key validate the same way).
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "kms/config.h"
+
+enum kms_setting_type {
+    KMS_SET_STR,    /* bounded string */
+    KMS_SET_INT,    /* int within [min, max] */
+    KMS_SET_SIZE,   /* size_t within [min, max] */
+    KMS_SET_BOOL,   /* true/false/yes/no/on/off/1/0 */
+    KMS_SET_LISTEN, /* HOST:PORT into listen_host/listen_port */
+};
+
+struct kms_setting {
+    const char *section;
+    const char *key;
+    enum kms_setting_type type;
+    size_t offset;
+    size_t size; /* for strings: capacity */
+    long long min;
+    long long max;
+};
+
+#define KMS_STR(sec, k, field)                                                                     \
+    {                                                                                              \
+        sec, k, KMS_SET_STR, offsetof(struct kms_config, field),                                   \
+            sizeof(((struct kms_config *)0)->field), 0, 0                                          \
+    }
+#define KMS_INT(sec, k, field, lo, hi)                                                             \
+    {                                                                                              \
+        sec, k, KMS_SET_INT, offsetof(struct kms_config, field), 0, lo, hi                         \
+    }
+#define KMS_SIZE(sec, k, field, lo, hi)                                                            \
+    {                                                                                              \
+        sec, k, KMS_SET_SIZE, offsetof(struct kms_config, field), 0, lo, hi                        \
+    }
+#define KMS_BOOL(sec, k, field)                                                                    \
+    {                                                                                              \
+        sec, k, KMS_SET_BOOL, offsetof(struct kms_config, field), 0, 0, 0                          \
+    }
+
+static const struct kms_setting kms_settings[] = {
+    {"server", "listen", KMS_SET_LISTEN, 0, 0, 0, 0},
+    KMS_STR("server", "data_dir", data_dir),
+    KMS_INT("server", "threads", threads, 0, 256),
+    KMS_INT("server", "max_connections", max_connections, 1, 1000000),
+    KMS_INT("server", "max_connections_per_ip", max_connections_per_ip, 0, 1000000),
+    KMS_INT("server", "connection_timeout", connection_timeout, 1, 86400),
+    KMS_SIZE("server", "max_url_bytes", max_url_bytes, 8192, 16 * 1024 * 1024),
+    KMS_SIZE("server", "max_body_bytes", max_body_bytes, 8192, 16 * 1024 * 1024),
+    KMS_BOOL("server", "insecure_plain_http", insecure_plain_http),
+    KMS_STR("server", "region", region),
+    KMS_STR("server", "account_id", account_id),
+    KMS_STR("server", "host_id", host_id),
+    KMS_STR("tls", "cert_file", tls_cert_file),
+    KMS_STR("tls", "key_file", tls_key_file),
+    KMS_STR("tls", "priorities", tls_priorities),
+    KMS_INT("auth", "timestamp_window", timestamp_window, 60, 86400),
+    KMS_BOOL("auth", "require_nonce", require_nonce),
+    KMS_SIZE("auth", "replay_cache_capacity", replay_cache_capacity, 1024, 1000000000),
+    KMS_STR("keys", "master_key_file", master_key_file),
+    KMS_INT("keys", "max_keys", max_keys, 1, 10000000),
+    KMS_INT("keys", "max_aliases", max_aliases, 1, 10000000),
+    KMS_INT("keys", "max_key_versions", max_key_versions, 1, 100000000),
+    KMS_INT("keys", "max_tags_per_resource", max_tags_per_resource, 1, 20),
+    KMS_INT("keys", "max_pending_window_days", max_pending_window_days, 7, 366),
+    KMS_BOOL("keys", "symmetric_manual_rotation", symmetric_manual_rotation),
+    KMS_BOOL("keys", "gm_requires_hsm", gm_requires_hsm),
+    KMS_INT("maintenance", "interval", maintenance_interval, 1, 86400),
+};
+
+void kms_config_defaults(struct kms_config *cfg)
+{
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+
+    memset(cfg, 0, sizeof(*cfg));
+    snprintf(cfg->data_dir, sizeof(cfg->data_dir), "./kmsd-data");
+    snprintf(cfg->listen_host, sizeof(cfg->listen_host), "127.0.0.1");
+    cfg->listen_port = 8443;
+    cfg->threads = cores > 0 ? (int)cores : 2;
+    cfg->max_connections = 4096;
+    cfg->max_connections_per_ip = 0;
+    cfg->connection_timeout = 60;
+    cfg->max_url_bytes = 128 * 1024;
+    cfg->max_body_bytes = 128 * 1024;
+    snprintf(cfg->region, sizeof(cfg->region), "cn-hangzhou");
+    snprintf(cfg->account_id, sizeof(cfg->account_id), "1000000000000000");
+    snprintf(cfg->tls_priorities, sizeof(cfg->tls_priorities),
+             "SECURE256:+SECURE128:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:%%SERVER_PRECEDENCE");
+    cfg->timestamp_window = 900;
+    cfg->replay_cache_capacity = 9000000;
+    cfg->max_keys = 2000;
+    cfg->max_aliases = 300;
+    cfg->max_key_versions = 10000;
+    cfg->max_tags_per_resource = 10;
+    cfg->max_pending_window_days = 30;
+    cfg->symmetric_manual_rotation = true;
+    cfg->gm_requires_hsm = false;
+    cfg->maintenance_interval = 60;
+}
+
+static bool kms_parse_bool(const char *v, bool *out)
+{
+    static const char *yes[] = {"true", "yes", "on", "1"};
+    static const char *no[] = {"false", "no", "off", "0"};
+
+    for (size_t i = 0; i < 4; i++) {
+        if (strcasecmp(v, yes[i]) == 0) {
+            *out = true;
+            return true;
+        }
+        if (strcasecmp(v, no[i]) == 0) {
+            *out = false;
+            return true;
+        }
+    }
+    return false;
+}
+
+static bool kms_parse_number(const char *v, long long lo, long long hi, long long *out)
+{
+    char *end;
+    long long n;
+
+    errno = 0;
+    n = strtoll(v, &end, 10);
+    if (errno != 0 || end == v || *end != '\0' || n < lo || n > hi)
+        return false;
+    *out = n;
+    return true;
+}
+
+static bool kms_parse_listen(struct kms_config *cfg, const char *v)
+{
+    const char *colon = strrchr(v, ':');
+    long long port;
+    size_t host_len;
+
+    if (colon == NULL || colon == v)
+        return false;
+    if (!kms_parse_number(colon + 1, 0, 65535, &port))
+        return false;
+    host_len = (size_t)(colon - v);
+    /* [::1]:8443 */
+    if (v[0] == '[' && colon[-1] == ']') {
+        v++;
+        host_len -= 2;
+    }
+    if (host_len == 0 || host_len >= sizeof(cfg->listen_host))
+        return false;
+    memcpy(cfg->listen_host, v, host_len);
+    cfg->listen_host[host_len] = '\0';
+    cfg->listen_port = (int)port;
+    return true;
+}
+
+bool kms_config_set(struct kms_config *cfg, const char *section, const char *key, const char *value,
+                    char *err, size_t errlen)
+{
+    for (size_t i = 0; i < sizeof(kms_settings) / sizeof(kms_settings[0]); i++) {
+        const struct kms_setting *s = &kms_settings[i];
+        char *field = (char *)cfg + s->offset;
+        long long n;
+        bool b;
+
+        if (strcmp(s->section, section) != 0 || strcmp(s->key, key) != 0)
+            continue;
+        switch (s->type) {
+        case KMS_SET_LISTEN:
+            if (kms_parse_listen(cfg, value))
+                return true;
+            snprintf(err, errlen, "%s.%s: expected HOST:PORT, got \"%s\"", section, key, value);
+            return false;
+        case KMS_SET_STR:
+            if (strlen(value) < s->size) {
+                snprintf(field, s->size, "%s", value);
+                return true;
+            }
+            snprintf(err, errlen, "%s.%s: value longer than %zu bytes", section, key, s->size - 1);
+            return false;
+        case KMS_SET_INT:
+            if (kms_parse_number(value, s->min, s->max, &n)) {
+                *(int *)field = (int)n;
+                return true;
+            }
+            break;
+        case KMS_SET_SIZE:
+            if (kms_parse_number(value, s->min, s->max, &n)) {
+                *(size_t *)field = (size_t)n;
+                return true;
+            }
+            break;
+        case KMS_SET_BOOL:
+            if (kms_parse_bool(value, &b)) {
+                *(bool *)field = b;
+                return true;
+            }
+            snprintf(err, errlen, "%s.%s: expected true or false, got \"%s\"", section, key, value);
+            return false;
+        }
+        snprintf(err, errlen, "%s.%s: expected an integer from %lld to %lld, got \"%s\"", section,
+                 key, s->min, s->max, value);
+        return false;
+    }
+    snprintf(err, errlen, "unknown setting %s.%s", section, key);
+    return false;
+}
+
+static char *kms_trim(char *s)
+{
+    char *end;
+
+    while (isspace((unsigned char)*s))
+        s++;
+    end = s + strlen(s);
+    while (end > s && isspace((unsigned char)end[-1]))
+        *--end = '\0';
+    return s;
+}
+
+bool kms_config_load_file(struct kms_config *cfg, const char *path, char *err, size_t errlen)
+{
+    char section[64] = "";
+    char line[4096];
+    char msg[512];
+    int lineno = 0;
+    FILE *f = fopen(path, "r");
+
+    if (f == NULL) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        return false;
+    }
+    snprintf(cfg->config_file, sizeof(cfg->config_file), "%s", path);
+    while (fgets(line, sizeof(line), f) != NULL) {
+        char *s, *eq, *key, *value;
+
+        lineno++;
+        if (strchr(line, '\n') == NULL && !feof(f)) {
+            snprintf(err, errlen, "%s:%d: line too long", path, lineno);
+            fclose(f);
+            return false;
+        }
+        s = kms_trim(line);
+        if (*s == '\0' || *s == '#' || *s == ';')
+            continue;
+        if (*s == '[') {
+            char *close = strchr(s, ']');
+            if (close == NULL || close[1] != '\0' || (size_t)(close - s - 1) >= sizeof(section)) {
+                snprintf(err, errlen, "%s:%d: malformed section header", path, lineno);
+                fclose(f);
+                return false;
+            }
+            *close = '\0';
+            snprintf(section, sizeof(section), "%s", kms_trim(s + 1));
+            continue;
+        }
+        eq = strchr(s, '=');
+        if (eq == NULL) {
+            snprintf(err, errlen, "%s:%d: expected key = value", path, lineno);
+            fclose(f);
+            return false;
+        }
+        *eq = '\0';
+        key = kms_trim(s);
+        value = kms_trim(eq + 1);
+        if (!kms_config_set(cfg, section, key, value, msg, sizeof(msg))) {
+            snprintf(err, errlen, "%s:%d: %s", path, lineno, msg);
+            fclose(f);
+            return false;
+        }
+    }
+    fclose(f);
+    return true;
+}
+
+static void kms_config_default_path(char *field, size_t size, const char *dir, const char *name)
+{
+    if (field[0] == '\0')
+        snprintf(field, size, "%s/%s", dir, name);
+}
+
+void kms_config_finish(struct kms_config *cfg)
+{
+    const char *creds = getenv("CREDENTIALS_DIRECTORY");
+    char path[PATH_MAX];
+
+    kms_config_default_path(cfg->tls_cert_file, sizeof(cfg->tls_cert_file), cfg->data_dir,
+                            "tls/cert.pem");
+    kms_config_default_path(cfg->tls_key_file, sizeof(cfg->tls_key_file), cfg->data_dir,
+                            "tls/key.pem");
+    /* A systemd credential named master.key wins over the data directory's file. */
+    if (cfg->master_key_file[0] == '\0' && creds != NULL) {
+        snprintf(path, sizeof(path), "%s/master.key", creds);
+        if (access(path, R_OK) == 0)
+            snprintf(cfg->master_key_file, sizeof(cfg->master_key_file), "%s", path);
+    }
+    kms_config_default_path(cfg->master_key_file, sizeof(cfg->master_key_file), cfg->data_dir,
+                            "master.key");
+    if (cfg->host_id[0] == '\0' && gethostname(cfg->host_id, sizeof(cfg->host_id)) != 0)
+        snprintf(cfg->host_id, sizeof(cfg->host_id), "kmsd");
+    cfg->host_id[sizeof(cfg->host_id) - 1] = '\0';
+}
