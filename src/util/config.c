@@ -94,8 +94,9 @@ void kms_config_defaults(struct kms_config *cfg)
     cfg->max_body_bytes = 128 * 1024;
     snprintf(cfg->region, sizeof(cfg->region), "cn-hangzhou");
     snprintf(cfg->account_id, sizeof(cfg->account_id), "1000000000000000");
-    snprintf(cfg->tls_priorities, sizeof(cfg->tls_priorities),
-             "SECURE256:+SECURE128:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:%%SERVER_PRECEDENCE");
+    snprintf(cfg->tls_priorities, sizeof(cfg->tls_priorities), "%s",
+             "SECURE128:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-CIPHER-ALL:+AES-256-GCM:"
+             "+AES-128-GCM:+CHACHA20-POLY1305:%SERVER_PRECEDENCE");
     cfg->timestamp_window = 900;
     cfg->replay_cache_capacity = 9000000;
     cfg->max_keys = 2000;
