@@ -126,7 +126,10 @@ kms_err kms_api_describe_key_version(struct kms_call *call)
     cJSON *out;
     kms_err rc;
 
-    rc = kms_arg_required(call, "KeyVersionId", &version_id);
+    /* Both parameters before the key is looked up (spec/key-states.md §4). */
+    rc = kms_arg_required(call, "KeyId", &version_id);
+    if (rc == KMS_OK)
+        rc = kms_arg_required(call, "KeyVersionId", &version_id);
     if (rc == KMS_OK)
         rc = kms_key_resolve(call, "KeyId", KMS_REF_ANY, &key);
     if (rc != KMS_OK)

@@ -28,7 +28,12 @@ class VersionsBase(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
+        # A clean exit matters: sanitizer builds report leaks and errors through the status.
+        status = cls.srv.stop()
+        log = cls.srv.stderr_text()
         cls.srv.__exit__(None, None, None)
+        if status != 0:
+            raise AssertionError("kmsd exited with status %s:\n%s" % (status, log[-4000:]))
 
     def err(self, r, status, code):
         self.assertEqual((r.status, r.code), (status, code), r)
@@ -259,6 +264,10 @@ class DescribeAndListTest(VersionsBase):
             with self.subTest(version=bad[:40]):
                 self.err(self.srv.call("DescribeKeyVersion", KeyId=md["KeyId"], KeyVersionId=bad),
                          404, "Forbidden.KeyVersionNotFound")
+        # Parameters come before the key is looked up; the message names the parameter.
+        r = self.srv.call("DescribeKeyVersion", KeyId=new_uuid())
+        self.err(r, 400, "MissingParameter")
+        self.assertIn("KeyVersionId", r.json["Message"])
         # The key is resolved before the version.
         self.err(self.srv.call("DescribeKeyVersion", KeyId=new_uuid(), KeyVersionId=md["PrimaryKeyVersion"]),
                  404, "Forbidden.KeyNotFound")
@@ -363,7 +372,9 @@ class UpdateRotationPolicyTest(VersionsBase):
         for text in ("6d", "731d", "604799s", "63072001", "3600s", "d", "7x", "-7d", "7 d", "weekly",
                      "99999999999999999999999d", "9223372036854775807s", "1.5d"):
             with self.subTest(interval=text):
-                self.err(self.policy(key_id, "true", text), 400, "InvalidParameter")
+                r = self.policy(key_id, "true", text)
+                self.err(r, 400, "InvalidParameter")
+                self.assertIn('"RotationInterval"', r.json["Message"])
         self.err(self.policy(key_id, "true"), 400, "MissingParameter")
         self.err(self.policy(key_id, "true", ""), 400, "MissingParameter")
         self.assertEqual(self.describe(key_id)["RotationInterval"], "864000s", "policy unchanged")
