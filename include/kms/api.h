@@ -74,6 +74,12 @@ kms_err kms_arg_int(struct kms_call *call, const char *name, int64_t lo, int64_t
 kms_err kms_arg_bool(struct kms_call *call, const char *name, bool def, bool *out);
 /* PageNumber (>= 1, default 1) and PageSize (1-100, default def_size). */
 kms_err kms_arg_page(struct kms_call *call, int64_t def_size, int64_t *page, int64_t *size);
+/* RotationInterval bounds (spec/key-states.md §6.1): 7-730 days, in seconds. */
+#define KMS_ROTATION_INTERVAL_MIN (7LL * 86400)
+#define KMS_ROTATION_INTERVAL_MAX (730LL * 86400)
+/* Duration "<integer>[d|h|m|s]" within the rotation bounds, in seconds; MissingParameter when
+ * absent, InvalidParameter when malformed or out of range. */
+kms_err kms_arg_rotation_interval(struct kms_call *call, const char *name, int64_t *out);
 /* Decodes a Base64 parameter into out (owned by the caller; wipe if secret). */
 kms_err kms_arg_base64(struct kms_call *call, const char *name, bool required, struct kms_buf *out,
                        bool *present);
@@ -192,6 +198,10 @@ kms_err kms_api_encrypt(struct kms_call *call);
 kms_err kms_api_decrypt(struct kms_call *call);
 kms_err kms_api_generate_data_key(struct kms_call *call);
 kms_err kms_api_generate_data_key_without_plaintext(struct kms_call *call);
+kms_err kms_api_create_key_version(struct kms_call *call);
+kms_err kms_api_describe_key_version(struct kms_call *call);
+kms_err kms_api_list_key_versions(struct kms_call *call);
+kms_err kms_api_update_rotation_policy(struct kms_call *call);
 
 /* ---- keys.c helpers shared with other groups ---- */
 
@@ -209,6 +219,8 @@ kms_err kms_tags_parse(struct kms_call *call, const char *param, const char *jso
 /* Starts the background thread (timed work + replay-cache flush). */
 kms_err kms_maintenance_start(const struct kms_config *cfg);
 void kms_maintenance_stop(void);
+/* Asks the background thread for a pass soon (a key became due, e.g. rotation resumed). */
+void kms_maintenance_wake(void);
 /* Runs one pass of timed work now on the calling thread (tests, and the thread itself). */
 kms_err kms_maintenance_run(time_t now);
 

@@ -108,6 +108,12 @@ kms_err kms_store_version_set_material(struct kms_db *db, const char *version_id
 /* A key's version ids in creation order, one page. */
 kms_err kms_store_version_list(struct kms_db *db, const char *key_id, int64_t offset, int64_t limit,
                                char ***ids, size_t *count);
+/* One page of a key's versions in creation order, without material or public key (ids and
+ * creation times only). out: owned array, released with kms_store_free_versions. */
+kms_err kms_store_version_list_records(struct kms_db *db, const char *key_id, int64_t offset,
+                                       int64_t limit, struct kms_version_record **out,
+                                       size_t *count);
+void kms_store_free_versions(struct kms_version_record *v, size_t count);
 kms_err kms_store_version_count(struct kms_db *db, const char *key_id, int64_t *out);
 kms_err kms_store_version_count_all(struct kms_db *db, int64_t *out);
 

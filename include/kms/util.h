@@ -39,6 +39,12 @@ void kms_time_format(time_t t, char out[KMS_TIME_LEN]);
 /* Strict parse of the wire format with range checks; false when malformed. */
 bool kms_time_parse(const char *s, time_t *out);
 
+/*
+ * Duration input "<integer>[d|h|m|s]" (no unit = seconds; spec/actions.md §0.5) into seconds.
+ * false when malformed (empty, no digits, sign, other unit) or when it overflows int64_t.
+ */
+bool kms_duration_parse(const char *s, int64_t *out);
+
 /* Lower-case random (v4) UUID text. */
 #define KMS_UUID_LEN 37 /* including the NUL */
 void kms_uuid_generate(char out[KMS_UUID_LEN]);

@@ -80,6 +80,20 @@ kms_err kms_arg_page(struct kms_call *call, int64_t def_size, int64_t *page, int
     return kms_arg_int(call, "PageSize", 1, 100, def_size, size);
 }
 
+kms_err kms_arg_rotation_interval(struct kms_call *call, const char *name, int64_t *out)
+{
+    const char *v = kms_arg(call, name);
+    int64_t n;
+
+    if (v == NULL)
+        return kms_fail(call, KMS_E_MISSING_PARAMETER, name);
+    if (!kms_duration_parse(v, &n) || n < KMS_ROTATION_INTERVAL_MIN ||
+        n > KMS_ROTATION_INTERVAL_MAX)
+        return kms_fail(call, KMS_E_INVALID_PARAMETER, name);
+    *out = n;
+    return KMS_OK;
+}
+
 kms_err kms_arg_base64(struct kms_call *call, const char *name, bool required, struct kms_buf *out,
                        bool *present)
 {

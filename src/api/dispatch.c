@@ -26,9 +26,11 @@ static const struct kms_action kms_actions[] = {
     {"CancelKeyDeletion", kms_api_cancel_key_deletion},
     {"CreateAlias", kms_api_create_alias},
     {"CreateKey", kms_api_create_key},
+    {"CreateKeyVersion", kms_api_create_key_version},
     {"Decrypt", kms_api_decrypt},
     {"DeleteAlias", kms_api_delete_alias},
     {"DescribeKey", kms_api_describe_key},
+    {"DescribeKeyVersion", kms_api_describe_key_version},
     {"DescribeRegions", kms_api_describe_regions},
     {"DescribeService", kms_api_describe_service},
     {"DisableKey", kms_api_disable_key},
@@ -38,6 +40,7 @@ static const struct kms_action kms_actions[] = {
     {"GenerateDataKeyWithoutPlaintext", kms_api_generate_data_key_without_plaintext},
     {"ListAliases", kms_api_list_aliases},
     {"ListAliasesByKeyId", kms_api_list_aliases_by_key_id},
+    {"ListKeyVersions", kms_api_list_key_versions},
     {"ListKeys", kms_api_list_keys},
     {"ListResourceTags", kms_api_list_resource_tags},
     {"ScheduleKeyDeletion", kms_api_schedule_key_deletion},
@@ -46,6 +49,7 @@ static const struct kms_action kms_actions[] = {
     {"UntagResource", kms_api_untag_resource},
     {"UpdateAlias", kms_api_update_alias},
     {"UpdateKeyDescription", kms_api_update_key_description},
+    {"UpdateRotationPolicy", kms_api_update_rotation_policy},
 };
 
 static int kms_action_cmp(const void *key, const void *elem)

@@ -13,8 +13,6 @@
 
 #define KMS_DAY             86400
 #define KMS_DESCRIPTION_MAX 8192
-#define KMS_ROTATION_MIN    (7LL * KMS_DAY)
-#define KMS_ROTATION_MAX    (730LL * KMS_DAY)
 
 static void kms_arn(const struct kms_call *call, const char *type, const char *name, char *out,
                     size_t size)
@@ -64,47 +62,6 @@ kms_err kms_out_key_metadata(struct kms_call *call, cJSON *obj, const struct kms
     if (k->deletion_protection)
         rc |= kms_out_str(md, "DeletionProtectionDescription", k->deletion_protection_desc);
     return rc == KMS_OK ? KMS_OK : KMS_E_INTERNAL;
-}
-
-/* "<integer>[d|h|m|s]" (no unit = seconds) within 7-730 days. */
-static kms_err kms_arg_rotation_interval(struct kms_call *call, const char *name, int64_t *out)
-{
-    const char *v = kms_arg(call, name);
-    long long n = 0, unit = 1;
-    size_t len, i;
-
-    if (v == NULL)
-        return kms_fail(call, KMS_E_MISSING_PARAMETER, name);
-    len = strlen(v);
-    switch (v[len - 1]) {
-    case 'd':
-        unit = KMS_DAY;
-        len--;
-        break;
-    case 'h':
-        unit = 3600;
-        len--;
-        break;
-    case 'm':
-        unit = 60;
-        len--;
-        break;
-    case 's':
-        len--;
-        break;
-    }
-    if (len == 0 || len > 12)
-        return kms_fail(call, KMS_E_INVALID_PARAMETER, name);
-    for (i = 0; i < len; i++) {
-        if (v[i] < '0' || v[i] > '9')
-            return kms_fail(call, KMS_E_INVALID_PARAMETER, name);
-        n = n * 10 + (v[i] - '0');
-    }
-    n *= unit;
-    if (n < KMS_ROTATION_MIN || n > KMS_ROTATION_MAX)
-        return kms_fail(call, KMS_E_INVALID_PARAMETER, name);
-    *out = n;
-    return KMS_OK;
 }
 
 kms_err kms_key_prepare_version(struct kms_call *call, const struct kms_key_record *key,
@@ -393,8 +350,12 @@ static kms_err kms_change_enabled(struct kms_call *call, struct kms_key_record *
 kms_err kms_api_enable_key(struct kms_call *call)
 {
     bool enable = true;
+    kms_err rc = kms_key_change(call, "KeyId", kms_change_enabled, &enable);
 
-    return kms_key_change(call, "KeyId", kms_change_enabled, &enable);
+    /* Suspended rotation resumes; a NextRotationDate that passed meanwhile rotates at once. */
+    if (rc == KMS_OK)
+        kms_maintenance_wake();
+    return rc;
 }
 
 kms_err kms_api_disable_key(struct kms_call *call)
@@ -474,7 +435,12 @@ static kms_err kms_change_cancel(struct kms_call *call, struct kms_key_record *k
 
 kms_err kms_api_cancel_key_deletion(struct kms_call *call)
 {
-    return kms_key_change(call, "KeyId", kms_change_cancel, NULL);
+    kms_err rc = kms_key_change(call, "KeyId", kms_change_cancel, NULL);
+
+    /* As for EnableKey: rotation suspended during the deletion window resumes. */
+    if (rc == KMS_OK)
+        kms_maintenance_wake();
+    return rc;
 }
 
 struct kms_protection_change {

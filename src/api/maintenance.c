@@ -25,6 +25,7 @@ static pthread_mutex_t kms_maint_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t kms_maint_cond = PTHREAD_COND_INITIALIZER;
 static bool kms_maint_running;
 static bool kms_maint_stop;
+static bool kms_maint_woken; /* kms_maintenance_wake() asked for a pass before its time */
 static const struct kms_config *kms_maint_cfg;
 /* One pass at a time: the thread and the test hook may both ask for one. */
 static pthread_mutex_t kms_maint_pass_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -87,17 +88,53 @@ static kms_err kms_maint_expire_material(struct kms_call *call, struct kms_key_r
     return rc;
 }
 
+/*
+ * Whether k is to rotate at now: an Enabled symmetric Aliyun_KMS key whose NextRotationDate has
+ * come. Disabled and PendingDeletion keys are suspended (spec/key-states.md §6.1); once Enabled
+ * again, a date that passed meanwhile makes them rotate on the next pass.
+ */
+static bool kms_maint_rotation_due(const struct kms_key_record *k, time_t now)
+{
+    const struct kms_key_spec_info *info = kms_key_spec_get(k->spec);
+
+    return info != NULL && info->symmetric && k->origin == KMS_ORIGIN_KMS &&
+           kms_key_effective_state(k, now) == KMS_STATE_ENABLED && k->rotation_interval > 0 &&
+           k->next_rotation_at != 0 && k->next_rotation_at <= now;
+}
+
+/* Room for one more version under the quota; a full quota is logged and retried next pass. */
+static kms_err kms_maint_version_room(struct kms_call *call, const char *key_id, bool *room)
+{
+    int64_t count = 0;
+    kms_err rc = kms_store_version_count_all(call->db, &count);
+
+    *room = rc == KMS_OK && count < call->cfg->max_key_versions;
+    if (rc == KMS_OK && !*room)
+        kms_log_warn("maintenance: key %s is due for rotation but the key version quota (%d) is "
+                     "reached",
+                     key_id, call->cfg->max_key_versions);
+    return rc;
+}
+
 /* A new primary version for a key whose NextRotationDate has come. */
 static kms_err kms_maint_rotate(struct kms_call *call, const char *key_id)
 {
     struct kms_key_record k;
     struct kms_version_record v;
+    bool room = false;
     kms_err rc;
 
-    /* Material is made before taking the write lock (key generation may be slow). */
+    /* Material is made before taking the write lock (key generation may be slow), and only
+     * for a key that looks due: the claim under the lock below decides. */
     rc = kms_store_key_get(call->db, key_id, &k);
     if (rc != KMS_OK)
+        return rc == KMS_E_KEY_NOT_FOUND ? KMS_OK : rc;
+    if (kms_maint_rotation_due(&k, call->now))
+        rc = kms_maint_version_room(call, key_id, &room);
+    if (rc != KMS_OK || !room) {
+        kms_key_record_free(&k);
         return rc;
+    }
     rc = kms_key_prepare_version(call, &k, &v);
     kms_key_record_free(&k);
     if (rc != KMS_OK)
@@ -108,14 +145,15 @@ static kms_err kms_maint_rotate(struct kms_call *call, const char *key_id)
     if (rc != KMS_OK) {
         kms_store_rollback(call->db);
         kms_version_record_free(&v);
-        return rc;
+        return rc == KMS_E_KEY_NOT_FOUND ? KMS_OK : rc;
     }
     /* Claimed under the lock: still due, still enabled (another pass may have rotated it). */
-    if (k.state != KMS_STATE_ENABLED || k.rotation_interval == 0 || k.next_rotation_at == 0 ||
-        k.next_rotation_at > call->now) {
+    room = false;
+    if (kms_maint_rotation_due(&k, call->now))
+        rc = kms_maint_version_room(call, key_id, &room);
+    if (rc != KMS_OK || !room) {
         kms_store_rollback(call->db);
         kms_key_discard_version(&k, &v);
-        rc = KMS_OK;
         goto out;
     }
     rc = kms_store_version_insert(call->db, &v);
@@ -206,11 +244,13 @@ static void *kms_maint_main(void *arg)
     pthread_mutex_lock(&kms_maint_lock);
     while (!kms_maint_stop) {
         struct timespec now;
+        bool woken = kms_maint_woken;
 
+        kms_maint_woken = false;
         pthread_mutex_unlock(&kms_maint_lock);
         kms_auth_flush(false);
         clock_gettime(CLOCK_MONOTONIC, &now);
-        if (now.tv_sec >= next_pass.tv_sec) {
+        if (woken || now.tv_sec >= next_pass.tv_sec) {
             kms_maintenance_run(kms_clock_now());
             next_pass.tv_sec = now.tv_sec + interval;
         }
@@ -242,6 +282,14 @@ kms_err kms_maintenance_start(const struct kms_config *cfg)
     }
     kms_maint_running = true;
     return KMS_OK;
+}
+
+void kms_maintenance_wake(void)
+{
+    pthread_mutex_lock(&kms_maint_lock);
+    kms_maint_woken = true;
+    pthread_cond_signal(&kms_maint_cond);
+    pthread_mutex_unlock(&kms_maint_lock);
 }
 
 void kms_maintenance_stop(void)

@@ -308,6 +308,60 @@ kms_err kms_store_version_list(struct kms_db *db, const char *key_id, int64_t of
     return kms_db_collect_ids(db, st, ids, count);
 }
 
+kms_err kms_store_version_list_records(struct kms_db *db, const char *key_id, int64_t offset,
+                                       int64_t limit, struct kms_version_record **out,
+                                       size_t *count)
+{
+    static const char sql[] = "SELECT version_id, key_id, created_at FROM key_versions "
+                              "WHERE key_id = ? ORDER BY created_at, rowid LIMIT ? OFFSET ?";
+    sqlite3_stmt *st = kms_db_stmt(db, sql);
+    struct kms_version_record *list = NULL;
+    size_t n = 0, cap = 0;
+    int rc;
+
+    *out = NULL;
+    *count = 0;
+    if (st == NULL)
+        return KMS_E_INTERNAL;
+    sqlite3_bind_text(st, 1, key_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, limit);
+    sqlite3_bind_int64(st, 3, offset);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (n == cap) {
+            struct kms_version_record *grown;
+
+            cap = cap ? cap * 2 : 16;
+            grown = realloc(list, cap * sizeof(*list));
+            if (grown == NULL) {
+                sqlite3_reset(st);
+                free(list);
+                return KMS_E_INTERNAL;
+            }
+            list = grown;
+        }
+        memset(&list[n], 0, sizeof(list[n]));
+        kms_db_column_copy(st, 0, list[n].version_id, sizeof(list[n].version_id));
+        kms_db_column_copy(st, 1, list[n].key_id, sizeof(list[n].key_id));
+        list[n].created_at = sqlite3_column_int64(st, 2);
+        n++;
+    }
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE) {
+        free(list);
+        return kms_db_err(db, rc, "version list");
+    }
+    *out = list;
+    *count = n;
+    return KMS_OK;
+}
+
+void kms_store_free_versions(struct kms_version_record *v, size_t count)
+{
+    for (size_t i = 0; v != NULL && i < count; i++)
+        kms_version_record_free(&v[i]);
+    free(v);
+}
+
 kms_err kms_store_version_count(struct kms_db *db, const char *key_id, int64_t *out)
 {
     static const char sql[] = "SELECT count(*) FROM key_versions WHERE key_id = ?";

@@ -1,5 +1,5 @@
 /*
- * util.c - growable buffers, wire time, UUIDs, hex, constant-time compare, UTF-8 checks.
+ * util.c - growable buffers, wire time, durations, UUIDs, hex, constant-time compare, UTF-8 checks.
  */
 #include <stdarg.h>
 #include <stdint.h>
@@ -158,6 +158,49 @@ bool kms_time_parse(const char *s, time_t *out)
     tm.tm_min = min;
     tm.tm_sec = sec;
     *out = timegm(&tm);
+    return true;
+}
+
+bool kms_duration_parse(const char *s, int64_t *out)
+{
+    int64_t n = 0, unit = 1;
+    size_t len;
+
+    if (s == NULL || s[0] == '\0')
+        return false;
+    len = strlen(s);
+    switch (s[len - 1]) {
+    case 'd':
+        unit = 86400;
+        len--;
+        break;
+    case 'h':
+        unit = 3600;
+        len--;
+        break;
+    case 'm':
+        unit = 60;
+        len--;
+        break;
+    case 's':
+        len--;
+        break;
+    default:
+        break;
+    }
+    if (len == 0)
+        return false;
+    /* Digits only: no sign, no spaces, no hex; overflow is an error, not a wrap. */
+    for (size_t i = 0; i < len; i++) {
+        int digit = s[i] - '0';
+
+        if (s[i] < '0' || s[i] > '9' || n > (INT64_MAX - digit) / 10)
+            return false;
+        n = n * 10 + digit;
+    }
+    if (n > INT64_MAX / unit)
+        return false;
+    *out = n * unit;
     return true;
 }
 
