@@ -196,6 +196,11 @@ kms_err kms_api_create_key(struct kms_call *call)
     rc = kms_store_key_count(call->db, false, &count);
     if (rc == KMS_OK && count >= call->cfg->max_keys)
         rc = KMS_E_LIMIT_EXCEEDED;
+    /* The key's first version counts against the version quota too. */
+    if (rc == KMS_OK)
+        rc = kms_store_version_count_all(call->db, &count);
+    if (rc == KMS_OK && count >= call->cfg->max_key_versions)
+        rc = KMS_E_LIMIT_EXCEEDED;
     if (rc == KMS_OK)
         rc = kms_store_key_insert(call->db, &k);
     if (rc == KMS_OK)

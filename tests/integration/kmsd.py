@@ -106,6 +106,7 @@ class Server:
         self.extra_args = list(extra_args)
         self.binary = binary_path or binary()
         self.proc = None
+        self.drain = None
         self.port = None
         self.scheme = "https"
         self.stderr_path = os.path.join(self.data_dir, "..", os.path.basename(self.data_dir) + ".stderr")
@@ -135,7 +136,8 @@ class Server:
             if m:
                 self.scheme, self.port = m.group(1), int(m.group(3))
                 # Keep draining stdout so kmsd never blocks on a full pipe.
-                threading.Thread(target=self.proc.stdout.read, daemon=True).start()
+                self.drain = threading.Thread(target=self.proc.stdout.read, daemon=True)
+                self.drain.start()
                 return self
         self.proc.kill()
         raise RuntimeError("kmsd did not become ready (exit %s): %s\n%s" %
@@ -152,6 +154,10 @@ class Server:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             status = self.proc.wait()
+        if self.drain is not None:
+            self.drain.join(5)
+            self.drain = None
+        self.proc.stdout.close()
         self.proc = None
         self.stderr.close()
         return status
