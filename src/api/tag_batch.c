@@ -275,18 +275,22 @@ kms_err kms_api_untag_resources(struct kms_call *call)
     return rc;
 }
 
-/* NextToken: Base64 of "<resource id>\n<tag key>", the last row of the previous page. */
+/* NextToken (already in out as ""): Base64 of "<resource id>\n<tag key>" of the page's last row. */
 static kms_err kms_batch_token_out(cJSON *out, const struct kms_tag_row *last)
 {
     struct kms_buf raw = {0}, b64 = {0};
-    kms_err rc = KMS_OK;
+    cJSON *token = NULL;
+    kms_err rc = kms_buf_printf(&raw, "%s\n%s", last->resource_id, last->key);
 
-    if (last != NULL)
-        rc = kms_buf_printf(&raw, "%s\n%s", last->resource_id, last->key);
-    if (rc == KMS_OK && last != NULL)
+    if (rc == KMS_OK)
         rc = kms_b64_append(&b64, (const uint8_t *)raw.data, raw.len);
     if (rc == KMS_OK)
-        rc = kms_out_str(out, "NextToken", b64.data ? b64.data : "");
+        token = cJSON_CreateString(b64.data);
+    if (rc == KMS_OK &&
+        (token == NULL || !cJSON_ReplaceItemInObjectCaseSensitive(out, "NextToken", token))) {
+        cJSON_Delete(token);
+        rc = KMS_E_INTERNAL;
+    }
     kms_buf_free(&raw);
     kms_buf_free(&b64);
     return rc;
@@ -357,8 +361,10 @@ kms_err kms_api_list_tag_resources(struct kms_call *call)
         rc = kms_store_tag_rows(call->db, b.type, call->now, &rows, &count);
     if (rc != KMS_OK)
         goto out;
+    /* NextToken first, as the service orders it; filled in below when a page follows. */
+    rc = kms_out_str(call->out, "NextToken", "");
     list = kms_out_list(call->out, "TagResources", "TagResource");
-    if (list == NULL) {
+    if (rc != KMS_OK || list == NULL) {
         rc = KMS_E_INTERNAL;
         goto out;
     }
@@ -399,8 +405,8 @@ kms_err kms_api_list_tag_resources(struct kms_call *call)
             emitted++;
         }
     }
-    if (rc == KMS_OK)
-        rc = kms_batch_token_out(call->out, more ? last : NULL);
+    if (rc == KMS_OK && more)
+        rc = kms_batch_token_out(call->out, last);
 out:
     kms_tag_rows_free(rows, count);
     kms_buf_free(&token);
