@@ -31,11 +31,11 @@ struct kms_batch {
 /*
  * Collects <prefix>N<suffix> (N = 1..max) into values[N-1] (borrowed from the parameters) and
  * sets *count to the highest N. A parameter of that shape with an index out of range, a leading
- * zero or an empty value is InvalidParameter; others merely sharing the prefix are ignored, as
- * unknown parameters are.
+ * zero or (unless allow_empty) an empty value is InvalidParameter; others merely sharing the
+ * prefix are ignored, as unknown parameters are.
  */
 static kms_err kms_batch_collect(struct kms_call *call, const char *prefix, const char *suffix,
-                                 size_t max, const char **values, size_t *count)
+                                 size_t max, bool allow_empty, const char **values, size_t *count)
 {
     size_t prefix_len = strlen(prefix);
 
@@ -56,7 +56,7 @@ static kms_err kms_batch_collect(struct kms_call *call, const char *prefix, cons
         }
         if (digits == 0 || strcmp(s + digits, suffix) != 0)
             continue;
-        if (s[0] == '0' || n > max || p->value_len == 0)
+        if (s[0] == '0' || n > max || (p->value_len == 0 && !allow_empty))
             return kms_fail(call, KMS_E_INVALID_PARAMETER, p->name);
         values[n - 1] = p->value;
         if (n > *count)
@@ -111,7 +111,7 @@ static kms_err kms_batch_resources(struct kms_call *call, struct kms_batch *b, b
     kms_err rc;
 
     b->id_count = 0;
-    rc = kms_batch_collect(call, "ResourceId.", "", KMS_BATCH_RESOURCES_MAX, values, &count);
+    rc = kms_batch_collect(call, "ResourceId.", "", KMS_BATCH_RESOURCES_MAX, false, values, &count);
     if (rc == KMS_OK && required && count == 0)
         rc = kms_fail(call, KMS_E_MISSING_PARAMETER, "ResourceId.1");
     if (rc == KMS_OK)
@@ -146,7 +146,8 @@ static kms_err kms_batch_resources(struct kms_call *call, struct kms_batch *b, b
     return rc;
 }
 
-/* Tag.N.Key / Tag.N.Value. Values are optional (TagResources: empty; ListTagResources: any). */
+/* Tag.N.Key / Tag.N.Value. A value absent or empty means "" to TagResources and "any value" to
+ * ListTagResources. */
 static kms_err kms_batch_tags(struct kms_call *call, struct kms_batch *b, bool required)
 {
     const char *values[KMS_BATCH_TAGS_MAX];
@@ -154,9 +155,11 @@ static kms_err kms_batch_tags(struct kms_call *call, struct kms_batch *b, bool r
     char param[KMS_BATCH_PARAM_MAX];
     kms_err rc;
 
-    rc = kms_batch_collect(call, "Tag.", ".Key", KMS_BATCH_TAGS_MAX, b->tag_keys, &b->tag_count);
+    rc = kms_batch_collect(call, "Tag.", ".Key", KMS_BATCH_TAGS_MAX, false, b->tag_keys,
+                           &b->tag_count);
     if (rc == KMS_OK)
-        rc = kms_batch_collect(call, "Tag.", ".Value", KMS_BATCH_TAGS_MAX, values, &value_count);
+        rc = kms_batch_collect(call, "Tag.", ".Value", KMS_BATCH_TAGS_MAX, true, values,
+                               &value_count);
     if (rc == KMS_OK && required && b->tag_count == 0)
         rc = kms_fail(call, KMS_E_MISSING_PARAMETER, "Tag.1.Key");
     if (rc == KMS_OK)
@@ -232,7 +235,7 @@ kms_err kms_api_untag_resources(struct kms_call *call)
     memset(&b, 0, sizeof(b));
     rc = kms_batch_scope(call, &b);
     if (rc == KMS_OK)
-        rc = kms_batch_collect(call, "TagKey.", "", KMS_BATCH_TAGS_MAX, keys, &key_count);
+        rc = kms_batch_collect(call, "TagKey.", "", KMS_BATCH_TAGS_MAX, false, keys, &key_count);
     if (rc == KMS_OK)
         rc = kms_batch_contiguous(call, "TagKey.", "", keys, key_count);
     for (size_t i = 0; rc == KMS_OK && i < key_count; i++) {
@@ -327,7 +330,8 @@ static bool kms_batch_tags_match(const struct kms_batch *b, const struct kms_tag
         bool found = false;
         for (size_t r = first; r < end && !found; r++)
             found = strcmp(rows[r].key, b->tag_keys[t]) == 0 &&
-                    (b->tag_values[t] == NULL || strcmp(rows[r].value, b->tag_values[t]) == 0);
+                    (b->tag_values[t] == NULL || b->tag_values[t][0] == '\0' ||
+                     strcmp(rows[r].value, b->tag_values[t]) == 0);
         if (!found)
             return false;
     }

@@ -98,6 +98,9 @@ class TagBatchTest(unittest.TestCase):
                                                    [("app", "web")]))
         self.assertEqual(self.secret_tags(s1), {"app": "web"})
         self.assertEqual(self.secret_tags(s2), {"app": "web"})
+        # An explicitly empty value is the empty value.
+        self.ok("TagResources", "key", **{"ResourceId.1": k1, "Tag.1.Key": "blank", "Tag.1.Value": ""})
+        self.assertEqual(self.key_tags(k1), {"env": "prod", "team": "", "blank": ""})
         # Overwrites, and duplicate resources collapse.
         self.ok("TagResources", "secret", **flat([s1, s1], [("app", "api")]))
         self.assertEqual(self.secret_tags(s1), {"app": "api"})
@@ -188,6 +191,8 @@ class TagBatchTest(unittest.TestCase):
         self.assertEqual(sorted(r[0] for r in got if r[2] == "env"), sorted([k1, k2]))
         self.assertEqual({r[0] for r in self.listed("key", **flat(tags=[("env",)]))} >= {k1, k2, k3}, True)
         self.assertEqual({r[0] for r in self.listed("key", **flat([k1, k3], [("env",)]))}, {k1, k3})
+        self.assertEqual({r[0] for r in self.listed("key", **{"ResourceId.1": k1, "ResourceId.2": k3,
+                                                              "Tag.1.Key": "env", "Tag.1.Value": ""})}, {k1, k3})
         self.assertEqual(self.listed("key", **flat([k3], [("env", "prod")])), [])
         self.assertEqual(self.listed("key", **flat(tags=[("env", "prod"), ("owner", "bob")])), [])
         self.fails(400, "MissingParameter", "ListTagResources", "key")
