@@ -420,7 +420,9 @@ static kms_err kms_arg_version_stages(struct kms_call *call, char ***stages, siz
     *count = 0;
     if (value == NULL) {
         out = calloc(1, sizeof(*out));
-        if (out == NULL || (out[0] = strdup(kms_stage_current)) == NULL) {
+        if (out != NULL)
+            out[0] = strdup(kms_stage_current);
+        if (out == NULL || out[0] == NULL) {
             free(out);
             return KMS_E_INTERNAL;
         }

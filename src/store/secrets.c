@@ -251,7 +251,10 @@ kms_err kms_store_secret_list(struct kms_db *db, int64_t now,
     next = kms_secret_filter_bind(st, now, filters, filter_count);
     sqlite3_bind_int64(st, next, limit);
     sqlite3_bind_int64(st, next + 1, offset);
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    for (;;) {
+        rc = sqlite3_step(st);
+        if (rc != SQLITE_ROW)
+            break;
         if (n == cap) {
             struct kms_secret_record *grown;
             cap = cap ? cap * 2 : 16;
@@ -400,7 +403,10 @@ kms_err kms_store_secret_version_list(struct kms_db *db, const char *name, bool 
     sqlite3_bind_int(st, 2, include_deprecated);
     sqlite3_bind_int64(st, 3, limit);
     sqlite3_bind_int64(st, 4, offset);
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    for (;;) {
+        rc = sqlite3_step(st);
+        if (rc != SQLITE_ROW)
+            break;
         if (n == cap) {
             struct kms_secret_version_record *grown;
             cap = cap ? cap * 2 : 16;

@@ -158,7 +158,10 @@ kms_err kms_store_tag_rows(struct kms_db *db, const char *type, int64_t now,
     if (st == NULL)
         return KMS_E_INTERNAL;
     sqlite3_bind_int64(st, 1, now);
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    for (;;) {
+        rc = sqlite3_step(st);
+        if (rc != SQLITE_ROW)
+            break;
         if (n == cap) {
             struct kms_tag_row *grown;
             cap = cap ? cap * 2 : 32;
