@@ -202,6 +202,22 @@ kms_err kms_api_create_key_version(struct kms_call *call);
 kms_err kms_api_describe_key_version(struct kms_call *call);
 kms_err kms_api_list_key_versions(struct kms_call *call);
 kms_err kms_api_update_rotation_policy(struct kms_call *call);
+kms_err kms_api_create_secret(struct kms_call *call);
+kms_err kms_api_get_secret_value(struct kms_call *call);
+kms_err kms_api_put_secret_value(struct kms_call *call);
+kms_err kms_api_update_secret_version_stage(struct kms_call *call);
+kms_err kms_api_list_secrets(struct kms_call *call);
+kms_err kms_api_describe_secret(struct kms_call *call);
+kms_err kms_api_update_secret(struct kms_call *call);
+kms_err kms_api_list_secret_version_ids(struct kms_call *call);
+kms_err kms_api_delete_secret(struct kms_call *call);
+kms_err kms_api_restore_secret(struct kms_call *call);
+kms_err kms_api_rotate_secret(struct kms_call *call);
+kms_err kms_api_update_secret_rotation_policy(struct kms_call *call);
+kms_err kms_api_get_random_password(struct kms_call *call);
+kms_err kms_api_tag_resources(struct kms_call *call);
+kms_err kms_api_untag_resources(struct kms_call *call);
+kms_err kms_api_list_tag_resources(struct kms_call *call);
 
 /* ---- keys.c helpers shared with other groups ---- */
 
@@ -210,6 +226,8 @@ kms_err kms_out_key_metadata(struct kms_call *call, cJSON *obj, const struct kms
 
 /* ---- tags.c helpers ---- */
 
+/* Whether a tag key (1-128, tag alphabet, no reserved prefix) and value (0-256) are valid. */
+bool kms_tag_valid(const char *key, const char *value);
 /* Parses a Tags JSON parameter ([{"TagKey","TagValue"}, ...]) with the tag rules. */
 kms_err kms_tags_parse(struct kms_call *call, const char *param, const char *json,
                        struct kms_tag **tags, size_t *count);

@@ -43,6 +43,8 @@ struct kms_config {
     int max_pending_window_days;
     bool symmetric_manual_rotation; /* CreateKeyVersion on symmetric keys */
     bool gm_requires_hsm;           /* SM2/SM4 only with ProtectionLevel=HSM */
+    /* [secrets] */
+    int max_secrets;
     /* [maintenance] */
     int maintenance_interval; /* seconds between timed-work passes */
     /* where the file came from, for messages */

@@ -154,6 +154,110 @@ kms_err kms_store_tags_get(struct kms_db *db, const char *type, const char *id,
                            struct kms_tag **out, size_t *count);
 kms_err kms_store_tags_count(struct kms_db *db, const char *type, const char *id, int64_t *out);
 
+/* Every tag row of the live resources of one type ("key": not internal, not past DeleteDate;
+ * "secret": not past PlannedDeleteTime), ordered by resource id, then tag key. */
+struct kms_tag_row {
+    char *resource_id; /* owned */
+    char *key;         /* owned */
+    char *value;       /* owned */
+};
+
+kms_err kms_store_tag_rows(struct kms_db *db, const char *type, int64_t now,
+                           struct kms_tag_row **out, size_t *count);
+void kms_tag_rows_free(struct kms_tag_row *rows, size_t count);
+
+/* ---- secrets.c: secrets, their versions and stage labels ---- */
+
+#define KMS_SECRET_NAME_MAX    192 /* SecretName: ASCII characters */
+#define KMS_SECRET_VERSION_MAX 64  /* VersionId and stage labels: ASCII characters */
+
+struct kms_secret_record {
+    char name[KMS_SECRET_NAME_MAX + 1];
+    char *description; /* owned */
+    char key_id[KMS_ID_MAX];
+    char secret_type[16];
+    int64_t created_at;
+    int64_t updated_at;
+    int64_t delete_at; /* PlannedDeleteTime; 0 unless deletion is scheduled */
+};
+
+/* A version: its value only ever in sealed form (the store never sees a secret value). */
+struct kms_secret_version_record {
+    char version_id[KMS_SECRET_VERSION_MAX + 1];
+    int64_t created_at;
+    char data_type[8]; /* "text" / "binary" */
+    uint8_t *data_key; /* owned: the version's data key sealed under the CMK */
+    size_t data_key_len;
+    uint8_t *sealed_value; /* owned: the value sealed under the data key */
+    size_t sealed_value_len;
+};
+
+/* ListSecrets filters: AND across filters, OR across one filter's values. */
+enum kms_secret_filter_kind {
+    KMS_SECRET_FILTER_NAME,        /* substring of the name */
+    KMS_SECRET_FILTER_DESCRIPTION, /* substring of the description */
+    KMS_SECRET_FILTER_TAG_KEY,     /* has a tag with this key */
+    KMS_SECRET_FILTER_TAG_VALUE,   /* has a tag with this value */
+    KMS_SECRET_FILTER_TYPE,        /* SecretType equals */
+};
+
+struct kms_secret_filter {
+    enum kms_secret_filter_kind kind;
+    const char *const *values;
+    size_t count;
+};
+
+void kms_secret_record_free(struct kms_secret_record *s);
+void kms_secret_records_free(struct kms_secret_record *list, size_t count);
+void kms_secret_version_record_free(struct kms_secret_version_record *v);
+void kms_secret_version_records_free(struct kms_secret_version_record *list, size_t count);
+
+/* KMS_E_RESOURCE_EXISTS if the name is taken. */
+kms_err kms_store_secret_insert(struct kms_db *db, const struct kms_secret_record *s);
+/* KMS_E_RESOURCE_NOT_FOUND if absent (whatever its delete time: callers judge). */
+kms_err kms_store_secret_get(struct kms_db *db, const char *name, struct kms_secret_record *out);
+/* Writes description, updated_at and delete_at. */
+kms_err kms_store_secret_update(struct kms_db *db, const struct kms_secret_record *s);
+/* Deletes a secret with its versions, stage labels and tags. */
+kms_err kms_store_secret_delete(struct kms_db *db, const char *name);
+/* Secrets not past their PlannedDeleteTime at now. */
+kms_err kms_store_secret_count(struct kms_db *db, int64_t now, int64_t *out);
+/* One page of the secrets not past their PlannedDeleteTime that match every filter, in creation
+ * order; *total counts all matches. out: owned array. */
+kms_err kms_store_secret_list(struct kms_db *db, int64_t now,
+                              const struct kms_secret_filter *filters, size_t filter_count,
+                              int64_t offset, int64_t limit, struct kms_secret_record **out,
+                              size_t *count, int64_t *total);
+/* Names of secrets whose PlannedDeleteTime has come. */
+kms_err kms_store_secrets_due(struct kms_db *db, int64_t now, char ***names, size_t *count);
+
+/* KMS_E_RESOURCE_EXISTS if the version id is taken in that secret. */
+kms_err kms_store_secret_version_insert(struct kms_db *db, const char *name,
+                                        const struct kms_secret_version_record *v);
+/* KMS_E_RESOURCE_NOT_FOUND if absent. */
+kms_err kms_store_secret_version_get(struct kms_db *db, const char *name, const char *version_id,
+                                     struct kms_secret_version_record *out);
+/* One page of a secret's versions in creation order (without their sealed data); deprecated
+ * versions (no stage label) only when include_deprecated. out: owned array. */
+kms_err kms_store_secret_version_list(struct kms_db *db, const char *name, bool include_deprecated,
+                                      int64_t offset, int64_t limit,
+                                      struct kms_secret_version_record **out, size_t *count,
+                                      int64_t *total);
+/* Deletes the oldest versions without a stage label until at most keep remain (or none without a
+ * label is left); *remaining gets the number of versions afterwards. */
+kms_err kms_store_secret_versions_prune(struct kms_db *db, const char *name, int64_t keep,
+                                        int64_t *remaining);
+/* The version holding a stage label: KMS_E_RESOURCE_NOT_FOUND if no version has it. */
+kms_err kms_store_secret_stage_get(struct kms_db *db, const char *name, const char *stage,
+                                   char version_id[KMS_SECRET_VERSION_MAX + 1]);
+/* Puts a stage label on a version, taking it from whichever version had it. */
+kms_err kms_store_secret_stage_set(struct kms_db *db, const char *name, const char *stage,
+                                   const char *version_id);
+kms_err kms_store_secret_stage_remove(struct kms_db *db, const char *name, const char *stage);
+/* A version's stage labels, sorted; stages: owned array of owned strings. */
+kms_err kms_store_secret_stages(struct kms_db *db, const char *name, const char *version_id,
+                                char ***stages, size_t *count);
+
 /* ---- access_keys.c ---- */
 
 struct kms_access_key_record {

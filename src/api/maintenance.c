@@ -1,7 +1,7 @@
 /*
  * maintenance.c - the background thread: flushes the replay cache to the store every 100 ms
  * and runs timed work (deleting keys past DeleteDate, expiring imported material, rotating
- * keys) every maintenance interval.
+ * keys, deleting secrets past their recovery window) every maintenance interval.
  *
  * Timed work is idempotent and claims each row inside a write transaction before acting, so
  * it survives restarts and two nodes sharing one store could run it at once.
@@ -229,6 +229,11 @@ kms_err kms_maintenance_run(time_t now)
         }
     }
     kms_store_free_list(ids, count);
+    if (rc == KMS_OK) {
+        kms_err one = kms_secrets_sweep(&call);
+        if (one != KMS_OK && first == KMS_OK)
+            first = one;
+    }
     if (rc == KMS_OK)
         rc = kms_store_nonces_purge(call.db, time(NULL));
     pthread_mutex_unlock(&kms_maint_pass_lock);

@@ -33,6 +33,12 @@ static bool kms_tag_key_valid(const char *k)
     return strncmp(k, "aliyun", 6) != 0 && strncmp(k, "acs:", 4) != 0;
 }
 
+bool kms_tag_valid(const char *key, const char *value)
+{
+    return kms_tag_key_valid(key) && strlen(value) <= KMS_TAG_VALUE_MAX &&
+           kms_tag_text_valid(value);
+}
+
 kms_err kms_tags_parse(struct kms_call *call, const char *param, const char *json,
                        struct kms_tag **tags, size_t *count)
 {
@@ -163,6 +169,7 @@ static kms_err kms_tag_target(struct kms_call *call, struct kms_tag_target *t)
     const char *secret = kms_arg(call, "SecretName");
     const char *cert = kms_arg(call, "CertificateId");
     int given = (key_id != NULL) + (secret != NULL) + (cert != NULL);
+    struct kms_secret_record secret_rec;
     struct kms_key *key;
     kms_err rc;
 
@@ -170,8 +177,16 @@ static kms_err kms_tag_target(struct kms_call *call, struct kms_tag_target *t)
         return kms_fail(call, KMS_E_MISSING_PARAMETER, "KeyId");
     if (given > 1)
         return kms_fail(call, KMS_E_INVALID_PARAMETER, key_id ? "KeyId" : "SecretName");
-    if (secret != NULL)
-        return KMS_E_RESOURCE_NOT_FOUND; /* no secret actions yet: none can exist */
+    if (secret != NULL) {
+        /* Tags are metadata, but a secret pending deletion takes no writes (spec E). */
+        rc = kms_secret_resolve(call, "SecretName", false, &secret_rec);
+        if (rc != KMS_OK)
+            return rc;
+        t->type = "secret";
+        snprintf(t->id, sizeof(t->id), "%s", secret_rec.name);
+        kms_secret_record_free(&secret_rec);
+        return KMS_OK;
+    }
     if (cert != NULL)
         return KMS_E_CERTIFICATE_NOT_FOUND; /* no certificate actions yet: none can exist */
     rc = kms_key_resolve(call, "KeyId", KMS_REF_ID_ONLY, &key);

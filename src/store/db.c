@@ -75,6 +75,37 @@ static const char *const kms_migrations[] = {
     "  created_at INTEGER NOT NULL);"
     "CREATE TABLE nonces (hash INTEGER PRIMARY KEY, expires_at INTEGER NOT NULL);"
     "CREATE INDEX nonces_by_expiry ON nonces(expires_at);",
+    /*
+     * 2: secrets manager. A version keeps its value envelope-encrypted: data_key is a fresh
+     * 256-bit data key sealed under the secret's CMK (a CiphertextBlob), sealed_value the value
+     * under that data key; both bound to (secret name, version id, data type). A stage label is on
+     * at most one version of a secret: (secret_name, stage) is the primary key.
+     */
+    "CREATE TABLE secrets ("
+    "  secret_name TEXT PRIMARY KEY,"
+    "  description TEXT NOT NULL DEFAULT '',"
+    "  encryption_key_id TEXT NOT NULL,"
+    "  secret_type TEXT NOT NULL,"
+    "  created_at INTEGER NOT NULL,"
+    "  updated_at INTEGER NOT NULL,"
+    "  delete_at INTEGER NOT NULL DEFAULT 0);"
+    "CREATE INDEX secrets_by_delete ON secrets(delete_at) WHERE delete_at > 0;"
+    "CREATE TABLE secret_versions ("
+    "  secret_name TEXT NOT NULL REFERENCES secrets(secret_name) ON DELETE CASCADE,"
+    "  version_id TEXT NOT NULL,"
+    "  created_at INTEGER NOT NULL,"
+    "  data_type TEXT NOT NULL,"
+    "  data_key BLOB NOT NULL,"
+    "  sealed_value BLOB NOT NULL,"
+    "  PRIMARY KEY (secret_name, version_id));"
+    "CREATE TABLE secret_stages ("
+    "  secret_name TEXT NOT NULL,"
+    "  stage TEXT NOT NULL,"
+    "  version_id TEXT NOT NULL,"
+    "  PRIMARY KEY (secret_name, stage),"
+    "  FOREIGN KEY (secret_name, version_id) REFERENCES secret_versions(secret_name, version_id)"
+    "    ON DELETE CASCADE);"
+    "CREATE INDEX secret_stages_by_version ON secret_stages(secret_name, version_id);",
 };
 
 static void kms_db_close(struct kms_db *db)

@@ -1,8 +1,10 @@
 /*
- * tags.c - the tags table, shared by keys and secrets (resource_type "key" / "secret").
+ * tags.c - the tags table, shared by keys and secrets (resource_type "key" / "secret"), and the
+ * listing of every tag of one resource type that ListTagResources pages through.
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "db_internal.h"
 
@@ -117,4 +119,74 @@ kms_err kms_store_tags_count(struct kms_db *db, const char *type, const char *id
         sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
     }
     return kms_db_count(db, st, out);
+}
+
+void kms_tag_rows_free(struct kms_tag_row *rows, size_t count)
+{
+    if (rows == NULL)
+        return;
+    for (size_t i = 0; i < count; i++) {
+        free(rows[i].resource_id);
+        free(rows[i].key);
+        free(rows[i].value);
+    }
+    free(rows);
+}
+
+kms_err kms_store_tag_rows(struct kms_db *db, const char *type, int64_t now,
+                           struct kms_tag_row **out, size_t *count)
+{
+    /* Only live resources: a key or secret past its deletion time is gone even before the
+     * maintenance pass removes its rows (and its tags with them). */
+    static const char key_sql[] = "SELECT t.resource_id, t.tag_key, t.tag_value FROM tags t "
+                                  "JOIN keys k ON k.key_id = t.resource_id "
+                                  "WHERE t.resource_type = 'key' AND k.internal = 0 AND NOT "
+                                  "(k.state = 2 AND k.delete_at <= ?) "
+                                  "ORDER BY t.resource_id, t.tag_key";
+    static const char secret_sql[] =
+        "SELECT t.resource_id, t.tag_key, t.tag_value FROM tags t "
+        "JOIN secrets s ON s.secret_name = t.resource_id "
+        "WHERE t.resource_type = 'secret' AND (s.delete_at = 0 OR s.delete_at > ?) "
+        "ORDER BY t.resource_id, t.tag_key";
+    sqlite3_stmt *st = kms_db_stmt(db, strcmp(type, "key") == 0 ? key_sql : secret_sql);
+    struct kms_tag_row *rows = NULL;
+    size_t n = 0, cap = 0;
+    int rc;
+
+    *out = NULL;
+    *count = 0;
+    if (st == NULL)
+        return KMS_E_INTERNAL;
+    sqlite3_bind_int64(st, 1, now);
+    for (;;) {
+        rc = sqlite3_step(st);
+        if (rc != SQLITE_ROW)
+            break;
+        if (n == cap) {
+            struct kms_tag_row *grown;
+            cap = cap ? cap * 2 : 32;
+            grown = realloc(rows, cap * sizeof(*rows));
+            if (grown == NULL)
+                goto oom;
+            rows = grown;
+        }
+        rows[n].resource_id = kms_db_column_strdup(st, 0);
+        rows[n].key = kms_db_column_strdup(st, 1);
+        rows[n].value = kms_db_column_strdup(st, 2);
+        n++;
+        if (rows[n - 1].resource_id == NULL || rows[n - 1].key == NULL || rows[n - 1].value == NULL)
+            goto oom;
+    }
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE) {
+        kms_tag_rows_free(rows, n);
+        return kms_db_err(db, rc, "tag rows");
+    }
+    *out = rows;
+    *count = n;
+    return KMS_OK;
+oom:
+    sqlite3_reset(st);
+    kms_tag_rows_free(rows, n);
+    return KMS_E_INTERNAL;
 }
