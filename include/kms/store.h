@@ -110,6 +110,10 @@ kms_err kms_store_version_list(struct kms_db *db, const char *key_id, int64_t of
                                char ***ids, size_t *count);
 kms_err kms_store_version_count(struct kms_db *db, const char *key_id, int64_t *out);
 kms_err kms_store_version_count_all(struct kms_db *db, int64_t *out);
+/* Records the ids of key_id's versions as destroyed (call before kms_store_key_delete). */
+kms_err kms_store_versions_mark_destroyed(struct kms_db *db, const char *key_id, int64_t now);
+/* Whether version_id belonged to a key that has been destroyed. */
+kms_err kms_store_version_destroyed(struct kms_db *db, const char *version_id, bool *destroyed);
 
 /* ---- aliases.c ---- */
 

@@ -75,6 +75,12 @@ static const char *const kms_migrations[] = {
     "  created_at INTEGER NOT NULL);"
     "CREATE TABLE nonces (hash INTEGER PRIMARY KEY, expires_at INTEGER NOT NULL);"
     "CREATE INDEX nonces_by_expiry ON nonces(expires_at);",
+    /*
+     * 2: ids of the versions of destroyed keys, so that Decrypt can tell a blob of a destroyed
+     * key (404 Forbidden.KeyNotFound) from a tampered one naming a version that never existed
+     * (400 InvalidParameter). Ids only: nothing secret outlives the key.
+     */
+    "CREATE TABLE destroyed_versions (version_id TEXT PRIMARY KEY, destroyed_at INTEGER NOT NULL);",
 };
 
 static void kms_db_close(struct kms_db *db)
