@@ -111,7 +111,9 @@ class Server:
         self.proc = None
         self.port = None
         self.scheme = "https"
-        self.stderr_path = os.path.join(self.data_dir, "..", os.path.basename(self.data_dir) + ".stderr")
+        self.data_dir = os.path.abspath(self.data_dir)
+        self.stderr_path = os.path.join(os.path.dirname(self.data_dir),
+                                        os.path.basename(self.data_dir) + ".stderr")
         self.ctx = ssl.create_default_context()
         self.ctx.check_hostname = False
         self.ctx.verify_mode = ssl.CERT_NONE
