@@ -618,6 +618,42 @@ class QuotaTest(KmsTestCase):
                          KeyId="whatever", PendingWindowInDays=61)
 
 
+class ServiceTest(KmsTestCase):
+    """A1 DescribeRegions, A4 DescribeService (generated from the configuration)."""
+
+    def test_describe_regions(self):
+        r = self.ok("DescribeRegions")
+        self.assertEqual(r["Regions"], {"Region": [{"RegionId": REGION}]})
+
+    def test_describe_service(self):
+        r = self.ok("DescribeService")
+        # No HSM back end is configured: SOFTWARE only.
+        self.assertEqual(r["ProtectionLevels"], {"ProtectionLevel": [{"Type": "SOFTWARE"}]})
+        specs = {s["Name"]: s for s in r["KeySpecs"]["KeySpec"]}
+        self.assertEqual(set(specs), {"Aliyun_AES_256", "Aliyun_AES_128", "Aliyun_SM4", "RSA_2048",
+                                      "RSA_3072", "EC_P256", "EC_P256K", "EC_SM2"})
+        usages = {name: s["Usages"]["Usage"] for name, s in specs.items()}
+        self.assertEqual(usages["Aliyun_AES_256"], ["ENCRYPT/DECRYPT"])
+        self.assertEqual(usages["EC_P256"], ["SIGN/VERIFY"])
+        self.assertEqual(sorted(usages["RSA_2048"]), ["ENCRYPT/DECRYPT", "SIGN/VERIFY"])
+        self.assertEqual(sorted(usages["EC_SM2"]), ["ENCRYPT/DECRYPT", "SIGN/VERIFY"])
+        for s in specs.values():
+            self.assertEqual(s["SupportedProtectionLevels"], {"SupportedProtectionLevel": ["SOFTWARE"]})
+
+
+class StrictNationalTest(KmsTestCase):
+    """gm_requires_hsm: SM2/SM4 only with ProtectionLevel=HSM (algorithms.md §1.2)."""
+
+    config = "[keys]\ngm_requires_hsm = true\n"
+
+    def test_sm_keys_need_hsm(self):
+        for spec in ("Aliyun_SM4", "EC_SM2"):
+            self.assertFails("CreateKey", 400, "Unsupported.ProtectionLevel", KeySpec=spec)
+        self.create_key(KeySpec="Aliyun_AES_256")
+        specs = {s["Name"]: s for s in self.ok("DescribeService")["KeySpecs"]["KeySpec"]}
+        self.assertEqual(specs["Aliyun_SM4"]["SupportedProtectionLevels"]["SupportedProtectionLevel"], [])
+
+
 if __name__ == "__main__":
     import unittest
     unittest.main()

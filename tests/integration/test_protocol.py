@@ -705,5 +705,42 @@ class ConnectionTest(ProtocolBase):
         self.assertServing()
 
 
+class ReplayCacheFullTest(ProtocolBase):
+    """DESIGN.md "Replay cache": when full, kmsd fails closed (503) rather than forget a nonce."""
+
+    config = "[auth]\nreplay_cache_capacity = 1024\n"
+
+    def test_full_cache_fails_closed(self):
+        conn = self.srv.connection()
+        first = self.srv.signed_params("DescribeRegions", {})
+        self.assertEqual(self.srv.send_signed(first, conn=conn).status, 200)
+        try:
+            for _ in range(20000):
+                r = self.srv.call("DescribeRegions", conn=conn)
+                if r.status != 200:
+                    break
+        finally:
+            conn.close()
+        self.assertError(r, 503, "ServiceUnavailableTemporary")
+        # Nothing was forgotten to make room: the first nonce is still a replay.
+        self.assertError(self.srv.send_signed(first), 400, "SignatureNonceUsed")
+        # Requests without a nonce have nothing to remember (require_nonce is off by default).
+        self.assertEqual(self.srv.call("DescribeRegions", SignatureNonce=None).status, 200)
+
+
+class RequireNonceTest(ProtocolBase):
+    """protocol.md §9.2: with require_nonce = true a request without a nonce is refused."""
+
+    config = DEFAULT_CONFIG + "require_nonce = true\n"
+
+    def test_nonce_required(self):
+        r = self.srv.call("DescribeRegions", SignatureNonce=None)
+        self.assertError(r, 400, "MissingParameter")
+        self.assertIn('"SignatureNonce"', r.json["Message"])
+        r = self.srv.call_v3_custom("DescribeRegions", headers={"x-acs-signature-nonce": None})
+        self.assertError(r, 400, "MissingParameter")
+        self.assertEqual(self.srv.call("DescribeRegions").status, 200)
+
+
 if __name__ == "__main__":
     unittest.main()
