@@ -116,6 +116,10 @@ kms_err kms_store_version_list_records(struct kms_db *db, const char *key_id, in
 void kms_store_free_versions(struct kms_version_record *v, size_t count);
 kms_err kms_store_version_count(struct kms_db *db, const char *key_id, int64_t *out);
 kms_err kms_store_version_count_all(struct kms_db *db, int64_t *out);
+/* Records the ids of key_id's versions as destroyed (call before kms_store_key_delete). */
+kms_err kms_store_versions_mark_destroyed(struct kms_db *db, const char *key_id, int64_t now);
+/* Whether version_id belonged to a key that has been destroyed. */
+kms_err kms_store_version_destroyed(struct kms_db *db, const char *version_id, bool *destroyed);
 
 /* ---- aliases.c ---- */
 

@@ -212,12 +212,16 @@ static void kms_api_render_error(struct kms_call *call, kms_err err, struct kms_
                                  struct kms_buf *body)
 {
     const struct kms_err_info *info = kms_err_info(err);
-    char message[1024];
+    /* Sized for the detail: a SignatureDoesNotMatch message carries the whole StringToSign. */
+    size_t message_size = strlen(info->message) + call->detail.len + 1;
+    char *message = malloc(message_size);
     cJSON *root = cJSON_CreateObject();
 
-    kms_err_message(err, call->detail.data, message, sizeof(message));
+    if (message != NULL)
+        kms_err_message(err, call->detail.data, message, message_size);
     resp->status = info->http_status;
-    if (root == NULL || !cJSON_AddStringToObject(root, "RequestId", call->request_id) ||
+    if (root == NULL || message == NULL ||
+        !cJSON_AddStringToObject(root, "RequestId", call->request_id) ||
         !cJSON_AddStringToObject(root, "HostId", kms_api_cfg->host_id) ||
         !cJSON_AddStringToObject(root, "Code", info->code) ||
         !cJSON_AddStringToObject(root, "Message", message) ||
@@ -233,6 +237,7 @@ static void kms_api_render_error(struct kms_call *call, kms_err err, struct kms_
         call->xml = false;
     }
     cJSON_Delete(root);
+    free(message);
 }
 
 void kms_api_serve(const struct kms_request *req, struct kms_response *resp)

@@ -40,6 +40,8 @@ static kms_err kms_maint_delete_key(struct kms_call *call, const struct kms_key_
 
     rc = kms_store_version_list(call->db, k->key_id, 0, INT32_MAX, &versions, &count);
     if (rc == KMS_OK)
+        rc = kms_store_versions_mark_destroyed(call->db, k->key_id, call->now);
+    if (rc == KMS_OK)
         rc = kms_store_key_delete(call->db, k->key_id);
     if (rc == KMS_OK)
         rc = kms_store_commit(call->db);

@@ -125,8 +125,16 @@ kms_err kms_sym_open(struct kms_call *call, const char *param, const uint8_t *da
     if (kms_blob_parse(data, len, &blob) != KMS_OK)
         return kms_fail(call, KMS_E_INVALID_PARAMETER, param);
     kms_uuid_unparse(blob.version_id, version_id);
-    /* A blob whose version is unknown belongs to a key that no longer exists. */
     rc = kms_version_owner(call, version_id, key_id);
+    if (rc == KMS_E_KEY_VERSION_NOT_FOUND) {
+        /* The version of a destroyed key: its key is gone. Any other unknown id: a bad blob. */
+        bool destroyed = false;
+
+        rc = kms_store_version_destroyed(call->db, version_id, &destroyed);
+        if (rc != KMS_OK)
+            return rc;
+        return destroyed ? KMS_E_KEY_NOT_FOUND : kms_fail(call, KMS_E_INVALID_PARAMETER, param);
+    }
     if (rc == KMS_OK)
         rc = kms_key_lookup(call, key_id, &key);
     if (rc != KMS_OK)

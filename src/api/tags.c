@@ -130,7 +130,8 @@ static kms_err kms_tag_keys_parse(struct kms_call *call, const char *value, char
         list = calloc(cap, sizeof(*list));
         if (list == NULL)
             goto oom;
-        while (*p) {
+        /* Every segment counts, the one after a trailing comma too: "a," is as wrong as ",a". */
+        for (;;) {
             const char *comma = strchr(p, ',');
             size_t len = comma ? (size_t)(comma - p) : strlen(p);
 
@@ -139,7 +140,9 @@ static kms_err kms_tag_keys_parse(struct kms_call *call, const char *value, char
             list[n] = kms_strndup(p, len);
             if (list[n++] == NULL)
                 goto oom;
-            p += len + (comma ? 1 : 0);
+            if (comma == NULL)
+                break;
+            p = comma + 1;
         }
     }
     *keys = list;

@@ -162,43 +162,14 @@ static enum MHD_Result kms_http_send(struct MHD_Connection *conn, struct kms_res
     return ret;
 }
 
-static enum MHD_Result kms_http_handler(void *cls, struct MHD_Connection *conn, const char *url,
-                                        const char *method, const char *version,
-                                        const char *upload_data, size_t *upload_data_size,
-                                        void **con_cls)
+/* Hands the request to api/ and queues its answer. */
+static enum MHD_Result kms_http_respond(struct MHD_Connection *conn, struct kms_http_req *r,
+                                        const char *method)
 {
-    const struct kms_server *srv = cls;
-    struct kms_http_req *r = *con_cls;
     struct kms_request req;
     struct kms_response resp;
     enum MHD_Result ret;
     char *query, *path;
-
-    if (r == NULL)
-        return MHD_NO;
-    if (!r->hr_started) {
-        const char *length;
-
-        r->hr_started = true;
-        MHD_get_connection_values(conn, MHD_HEADER_KIND, kms_http_collect_header, r);
-        length = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
-        if (length != NULL && strtoull(length, NULL, 10) > srv->srv_cfg->max_body_bytes)
-            r->hr_too_large = true;
-        return MHD_YES;
-    }
-    if (*upload_data_size > 0) {
-        /* Past the limit the rest is read and dropped, then answered with one clear error. */
-        if (!r->hr_too_large) {
-            if (r->hr_body.len + *upload_data_size > srv->srv_cfg->max_body_bytes) {
-                r->hr_too_large = true;
-                kms_buf_free_secret(&r->hr_body);
-            } else if (kms_buf_append(&r->hr_body, upload_data, *upload_data_size) != KMS_OK) {
-                return MHD_NO;
-            }
-        }
-        *upload_data_size = 0;
-        return MHD_YES;
-    }
 
     memset(&req, 0, sizeof(req));
     memset(&resp, 0, sizeof(resp));
@@ -222,6 +193,51 @@ static enum MHD_Result kms_http_handler(void *cls, struct MHD_Connection *conn, 
         OPENSSL_cleanse(resp.body, resp.body_len);
     free(resp.body);
     return ret;
+}
+
+static enum MHD_Result kms_http_handler(void *cls, struct MHD_Connection *conn, const char *url,
+                                        const char *method, const char *version,
+                                        const char *upload_data, size_t *upload_data_size,
+                                        void **con_cls)
+{
+    const struct kms_server *srv = cls;
+    struct kms_http_req *r = *con_cls;
+
+    if (r == NULL)
+        return MHD_NO;
+    if (!r->hr_started) {
+        const char *length;
+
+        r->hr_started = true;
+        MHD_get_connection_values(conn, MHD_HEADER_KIND, kms_http_collect_header, r);
+        length = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
+        if (length != NULL && strtoull(length, NULL, 10) > srv->srv_cfg->max_body_bytes)
+            r->hr_too_large = true;
+        /*
+         * Too large before the body: answer at once, without reading (or waiting for) a body we
+         * would drop. MHD then closes the connection, since the body was never consumed.
+         */
+        if (r->hr_too_large)
+            return kms_http_respond(conn, r, method);
+        return MHD_YES;
+    }
+    if (*upload_data_size > 0) {
+        /*
+         * A chunked body past the limit: the rest is read and dropped, then answered with one
+         * clear error (MHD allows no response until the request is complete).
+         */
+        if (!r->hr_too_large) {
+            if (r->hr_body.len + *upload_data_size > srv->srv_cfg->max_body_bytes) {
+                r->hr_too_large = true;
+                kms_buf_free_secret(&r->hr_body);
+            } else if (kms_buf_append(&r->hr_body, upload_data, *upload_data_size) != KMS_OK) {
+                return MHD_NO;
+            }
+        }
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    return kms_http_respond(conn, r, method);
 }
 
 static char *kms_read_file(const char *path)

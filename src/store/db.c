@@ -106,6 +106,12 @@ static const char *const kms_migrations[] = {
     "  FOREIGN KEY (secret_name, version_id) REFERENCES secret_versions(secret_name, version_id)"
     "    ON DELETE CASCADE);"
     "CREATE INDEX secret_stages_by_version ON secret_stages(secret_name, version_id);",
+    /*
+     * 3: ids of the versions of destroyed keys, so that Decrypt can tell a blob of a destroyed
+     * key (404 Forbidden.KeyNotFound) from a tampered one naming a version that never existed
+     * (400 InvalidParameter). Ids only: nothing secret outlives the key.
+     */
+    "CREATE TABLE destroyed_versions (version_id TEXT PRIMARY KEY, destroyed_at INTEGER NOT NULL);",
 };
 
 static void kms_db_close(struct kms_db *db)

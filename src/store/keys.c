@@ -378,3 +378,36 @@ kms_err kms_store_version_count_all(struct kms_db *db, int64_t *out)
 
     return kms_db_count(db, kms_db_stmt(db, sql), out);
 }
+
+kms_err kms_store_versions_mark_destroyed(struct kms_db *db, const char *key_id, int64_t now)
+{
+    static const char sql[] = "INSERT OR IGNORE INTO destroyed_versions (version_id, destroyed_at) "
+                              "SELECT version_id, ? FROM key_versions WHERE key_id = ?";
+    sqlite3_stmt *st = kms_db_stmt(db, sql);
+
+    if (st == NULL)
+        return KMS_E_INTERNAL;
+    sqlite3_bind_int64(st, 1, now);
+    sqlite3_bind_text(st, 2, key_id, -1, SQLITE_STATIC);
+    return kms_db_exec_stmt(db, st, "versions mark destroyed");
+}
+
+kms_err kms_store_version_destroyed(struct kms_db *db, const char *version_id, bool *destroyed)
+{
+    static const char sql[] = "SELECT 1 FROM destroyed_versions WHERE version_id = ?";
+    sqlite3_stmt *st = kms_db_stmt(db, sql);
+    kms_err err = KMS_OK;
+    int rc;
+
+    *destroyed = false;
+    if (st == NULL)
+        return KMS_E_INTERNAL;
+    sqlite3_bind_text(st, 1, version_id, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        *destroyed = true;
+    else if (rc != SQLITE_DONE)
+        err = kms_db_err(db, rc, "version destroyed");
+    sqlite3_reset(st);
+    return err;
+}

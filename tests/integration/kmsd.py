@@ -64,7 +64,10 @@ def sign_v3(method, query, headers, body, secret):
     signed = sorted(h for h in headers if h == "host" or h == "content-type" or h.startswith("x-acs-"))
     cqs = "&".join(percent_encode(k) + "=" + percent_encode(v) for k, v in sorted(query.items()))
     ch = "".join(h + ":" + headers[h].strip() + "\n" for h in signed)
-    creq = "\n".join([method, "/", cqs, ch, ";".join(signed), hashlib.sha256(body).hexdigest()])
+    # HashedPayload is what the client declares in x-acs-content-sha256 (the SDKs put the one
+    # value in both places), else the body's hash.
+    payload = headers.get("x-acs-content-sha256") or hashlib.sha256(body).hexdigest()
+    creq = "\n".join([method, "/", cqs, ch, ";".join(signed), payload])
     sts = "ACS3-HMAC-SHA256\n" + hashlib.sha256(creq.encode()).hexdigest()
     sig = hmac.new(secret.encode(), sts.encode(), hashlib.sha256).hexdigest()
     return ";".join(signed), sig
@@ -109,7 +112,9 @@ class Server:
         self.drain = None
         self.port = None
         self.scheme = "https"
-        self.stderr_path = os.path.join(self.data_dir, "..", os.path.basename(self.data_dir) + ".stderr")
+        self.data_dir = os.path.abspath(self.data_dir)
+        self.stderr_path = os.path.join(os.path.dirname(self.data_dir),
+                                        os.path.basename(self.data_dir) + ".stderr")
         self.ctx = ssl.create_default_context()
         self.ctx.check_hostname = False
         self.ctx.verify_mode = ssl.CERT_NONE
@@ -211,7 +216,12 @@ class Server:
             "SignatureMethod": "HMAC-SHA1", "SignatureVersion": "1.0", "Timestamp": timestamp(),
             "SignatureNonce": secrets.token_hex(16),
         }
-        p.update({k: str(v) for k, v in params.items()})
+        # A None value leaves the parameter out (for tests of missing common parameters).
+        for k, v in params.items():
+            if v is None:
+                p.pop(k, None)
+            else:
+                p[k] = str(v)
         for k, v in overrides.items():
             if v is None:
                 p.pop(k, None)
@@ -234,19 +244,44 @@ class Server:
 
     def call_v3(self, action, access_key=None, **params):
         """A V3-signed call (ACS3-HMAC-SHA256, parameters in the query string, empty body)."""
-        key_id, secret = access_key or (self.access_key_id, self.access_key_secret)
-        query = {k: str(v) for k, v in params.items()}
-        body = b""
+        return self.call_v3_custom(action, query=params, access_key=access_key)
+
+    def v3_headers(self, action, body=b"", content_type=None):
+        """The headers a V2.0 SDK sends (before Authorization) for a V3 request."""
         headers = {
             "host": "127.0.0.1:%d" % self.port, "x-acs-action": action,
             "x-acs-version": "2016-01-20", "x-acs-date": timestamp(),
             "x-acs-signature-nonce": secrets.token_hex(16),
             "x-acs-content-sha256": hashlib.sha256(body).hexdigest(),
         }
-        signed, sig = sign_v3("POST", query, headers, body, secret)
-        headers["authorization"] = "ACS3-HMAC-SHA256 Credential=%s,SignedHeaders=%s,Signature=%s" % (key_id, signed, sig)
+        if content_type:
+            headers["content-type"] = content_type
+        return headers
+
+    def call_v3_custom(self, action, query=None, body=b"", content_type=None, headers=None,
+                       signed_body=None, access_key=None, algorithm="ACS3-HMAC-SHA256",
+                       drop_signed=(), authorization=None, method="POST", conn=None):
+        """A V3 request with knobs for negative tests.
+
+        headers: replace/add header values after signing defaults are made (None drops one);
+        signed_body: the body the signature is computed over (default: body);
+        drop_signed: header names left out of SignedHeaders (but still sent);
+        authorization: send this Authorization header verbatim.
+        """
+        key_id, secret = access_key or (self.access_key_id, self.access_key_secret)
+        query = {k: str(v) for k, v in (query or {}).items()}
+        h = self.v3_headers(action, body, content_type)
+        for k, v in (headers or {}).items():
+            if v is None:
+                h.pop(k, None)
+            else:
+                h[k] = v
+        to_sign = {k: v for k, v in h.items() if k not in drop_signed}
+        signed, sig = sign_v3(method, query, to_sign, body if signed_body is None else signed_body, secret)
+        h["authorization"] = authorization or "%s Credential=%s,SignedHeaders=%s,Signature=%s" % (
+            algorithm, key_id, signed, sig)
         qs = "&".join(percent_encode(k) + "=" + percent_encode(v) for k, v in query.items())
-        return self.raw("POST", "/" + ("?" + qs if qs else ""), body=body, headers=headers)
+        return self.raw(method, "/" + ("?" + qs if qs else ""), body=body, headers=h, conn=conn)
 
     def ok(self, action, **params):
         """A call that must succeed; returns its JSON body."""
