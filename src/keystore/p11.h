@@ -57,6 +57,7 @@ struct kms_p11_session {
 struct kms_p11 {
     void *p_dl;
     CK_FUNCTION_LIST_PTR p_fn;
+    bool p_finalize; /* our C_Initialize succeeded: C_Finalize at close */
     char p_module[PATH_MAX];
     char p_label[33]; /* the token's label, trimmed */
     bool p_by_label;  /* find the token by label (again after it comes back) */

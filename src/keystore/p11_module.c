@@ -121,11 +121,18 @@ static kms_err kms_p11_load(struct kms_p11 *p)
     memset(&args, 0, sizeof(args));
     args.flags = CKF_OS_LOCKING_OK;
     rv = p->p_fn->C_Initialize(&args);
+    if (rv == CKR_CRYPTOKI_ALREADY_INITIALIZED) {
+        /* Someone else in the process (a library of ours) loaded it first: share, never finalize.
+         */
+        kms_log_warn("pkcs11: %s was already initialised in this process; sharing it", p->p_module);
+        return KMS_OK;
+    }
     if (rv != CKR_OK) {
         kms_log_error("pkcs11: C_Initialize of %s failed: %s", p->p_module, kms_p11_rv_name(rv));
         p->p_fn = NULL;
         return KMS_E_INTERNAL;
     }
+    p->p_finalize = true;
     return KMS_OK;
 }
 
@@ -429,7 +436,8 @@ void kms_p11_close(struct kms_p11 *p)
         return;
     if (p->p_fn != NULL) {
         kms_p11_sessions_close(p);
-        p->p_fn->C_Finalize(NULL);
+        if (p->p_finalize)
+            p->p_fn->C_Finalize(NULL);
     }
     if (p->p_dl != NULL)
         dlclose(p->p_dl);

@@ -22,15 +22,12 @@
 /* Idle sessions kept for reuse; more are closed when given back. */
 #define KMS_P11_POOL_MAX 64
 
-static void kms_p11_session_free(struct kms_p11 *p, struct kms_p11_session *s, bool locked)
+/* Called with p_lock held. */
+static void kms_p11_session_free(struct kms_p11 *p, struct kms_p11_session *s)
 {
     p->p_fn->C_CloseSession(s->s_handle);
     free(s);
-    if (!locked)
-        pthread_mutex_lock(&p->p_lock);
     p->p_open_count--;
-    if (!locked)
-        pthread_mutex_unlock(&p->p_lock);
 }
 
 /* Called with p_lock held. */
@@ -41,7 +38,7 @@ static void kms_p11_drop_idle(struct kms_p11 *p)
 
         p->p_idle = s->s_next;
         p->p_idle_count--;
-        kms_p11_session_free(p, s, true);
+        kms_p11_session_free(p, s);
     }
 }
 
@@ -102,7 +99,7 @@ kms_err kms_p11_session_get(struct kms_p11 *p, struct kms_p11_session **out)
         p->p_idle = s->s_next;
         p->p_idle_count--;
         if (s->s_gen != gen) {
-            kms_p11_session_free(p, s, true);
+            kms_p11_session_free(p, s);
             s = NULL;
         }
     }
@@ -137,7 +134,7 @@ void kms_p11_session_put(struct kms_p11 *p, struct kms_p11_session *s)
         return;
     pthread_mutex_lock(&p->p_lock);
     if (s->s_lost || s->s_gen != atomic_load(&p->p_gen) || p->p_idle_count >= KMS_P11_POOL_MAX) {
-        kms_p11_session_free(p, s, true);
+        kms_p11_session_free(p, s);
     } else {
         s->s_next = p->p_idle;
         p->p_idle = s;

@@ -316,9 +316,9 @@ static kms_err kms_p11_load(struct kms_keystore *ks, const struct kms_ks_ref *re
         kms_p11_session_put(p, s);
     }
     if (rc == KMS_E_KEY_NOT_FOUND) {
-        kms_log_error("pkcs11: the token '%s' has no key object for version %s of key %s "
-                      "(CKA_ID %s)",
-                      p->p_label, ref->version_id, ref->key_id, ref->version_id);
+        kms_log_error("pkcs11: the token '%s' has no key object with CKA_ID %s (a version of "
+                      "key %s)",
+                      p->p_label, ref->version_id, ref->key_id);
         rc = KMS_E_INTERNAL;
     }
     if (rc != KMS_OK) {
