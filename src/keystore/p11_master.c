@@ -25,6 +25,15 @@ struct kms_master_token {
     struct kms_p11_handle mt_mac; /* CKK_GENERIC_SECRET, CKA_SIGN */
 };
 
+/* The master key vanished from the token after start: the operator's problem (500, logged). */
+static kms_err kms_master_token_gone(struct kms_master_token *mt, kms_err rc)
+{
+    if (rc != KMS_E_KEY_NOT_FOUND)
+        return rc;
+    kms_log_error("pkcs11: the master key is gone from the token '%s'", mt->mt_p11->p_label);
+    return KMS_E_INTERNAL;
+}
+
 static kms_err kms_master_token_seal(struct kms_master *m, const uint8_t iv[KMS_AEAD_IV_LEN],
                                      const void *aad, size_t aad_len, const uint8_t *pt, size_t len,
                                      uint8_t *ct, uint8_t tag[KMS_AEAD_TAG_LEN])
@@ -33,7 +42,7 @@ static kms_err kms_master_token_seal(struct kms_master *m, const uint8_t iv[KMS_
     kms_err rc =
         kms_p11_gcm(mt->mt_p11, &mt->mt_key, true, iv, aad, aad_len, pt, len, NULL, ct, tag);
 
-    return rc == KMS_E_KEY_NOT_FOUND ? KMS_E_INTERNAL : rc;
+    return kms_master_token_gone(mt, rc);
 }
 
 static kms_err kms_master_token_open_blob(struct kms_master *m, const uint8_t iv[KMS_AEAD_IV_LEN],
@@ -45,7 +54,7 @@ static kms_err kms_master_token_open_blob(struct kms_master *m, const uint8_t iv
     kms_err rc =
         kms_p11_gcm(mt->mt_p11, &mt->mt_key, false, iv, aad, aad_len, ct, len, tag, pt, NULL);
 
-    return rc == KMS_E_KEY_NOT_FOUND ? KMS_E_INTERNAL : rc;
+    return kms_master_token_gone(mt, rc);
 }
 
 static kms_err kms_master_token_fingerprint(struct kms_master *m, const uint8_t *data, size_t len,
@@ -60,7 +69,8 @@ static kms_err kms_master_token_fingerprint(struct kms_master *m, const uint8_t 
 
     if (rc == KMS_OK && n != 32)
         rc = KMS_E_INTERNAL;
-    return rc == KMS_E_UNAVAILABLE ? rc : rc == KMS_OK ? KMS_OK : KMS_E_INTERNAL;
+    rc = kms_master_token_gone(mt, rc);
+    return rc == KMS_E_UNAVAILABLE || rc == KMS_OK ? rc : KMS_E_INTERNAL;
 }
 
 static void kms_master_token_close(struct kms_master *m)

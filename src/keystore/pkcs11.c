@@ -347,18 +347,21 @@ static kms_err kms_p11_destroy(struct kms_keystore *ks, const struct kms_ks_ref 
 }
 
 /* A key object that vanished after loading is the operator's problem, never the client's 404. */
+static kms_err kms_p11_gone(struct kms_p11_key *k, kms_err rc)
+{
+    if (rc != KMS_E_KEY_NOT_FOUND)
+        return rc;
+    kms_log_error("pkcs11: the key object of version %s is gone from the token '%s'", k->pk_version,
+                  k->pk_p11->p_label);
+    return KMS_E_INTERNAL;
+}
+
 static kms_err kms_p11_key_op(struct kms_p11_key *k, enum kms_p11_op op, CK_MECHANISM *m,
                               const uint8_t *in, size_t in_len, uint8_t *out, size_t *out_len,
                               CK_RV *init_rv)
 {
-    kms_err rc = kms_p11_obj_op(k->pk_p11, &k->pk_handle, op, m, in, in_len, out, out_len, init_rv);
-
-    if (rc == KMS_E_KEY_NOT_FOUND) {
-        kms_log_error("pkcs11: the key object of version %s is gone from the token '%s'",
-                      k->pk_version, k->pk_p11->p_label);
-        rc = KMS_E_INTERNAL;
-    }
-    return rc;
+    return kms_p11_gone(
+        k, kms_p11_obj_op(k->pk_p11, &k->pk_handle, op, m, in, in_len, out, out_len, init_rv));
 }
 
 static kms_err kms_p11_seal(struct kms_ks_key *key, const uint8_t iv[KMS_AEAD_IV_LEN],
@@ -371,7 +374,7 @@ static kms_err kms_p11_seal(struct kms_ks_key *key, const uint8_t iv[KMS_AEAD_IV
     if (k->pk_spec != KMS_SPEC_AES_256 && k->pk_spec != KMS_SPEC_AES_128)
         return KMS_E_UNSUPPORTED_KEY_SPEC;
     rc = kms_p11_gcm(k->pk_p11, &k->pk_handle, true, iv, aad, aad_len, pt, pt_len, NULL, ct, tag);
-    return rc == KMS_E_KEY_NOT_FOUND ? KMS_E_INTERNAL : rc;
+    return kms_p11_gone(k, rc);
 }
 
 static kms_err kms_p11_open_blob(struct kms_ks_key *key, const uint8_t iv[KMS_AEAD_IV_LEN],
@@ -384,7 +387,7 @@ static kms_err kms_p11_open_blob(struct kms_ks_key *key, const uint8_t iv[KMS_AE
     if (k->pk_spec != KMS_SPEC_AES_256 && k->pk_spec != KMS_SPEC_AES_128)
         return KMS_E_UNSUPPORTED_KEY_SPEC;
     rc = kms_p11_gcm(k->pk_p11, &k->pk_handle, false, iv, aad, aad_len, ct, ct_len, tag, pt, NULL);
-    return rc == KMS_E_KEY_NOT_FOUND ? KMS_E_INTERNAL : rc;
+    return kms_p11_gone(k, rc);
 }
 
 /* Tells once that the token refused a padding and kmsd now does it over raw RSA. */
