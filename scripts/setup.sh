@@ -7,6 +7,7 @@ packages=(
   build-essential cmake pkg-config clang clang-format
   libmicrohttpd-dev libssl-dev libsqlite3-dev libcjson-dev uuid-dev libcmocka-dev libsystemd-dev
   openssl python3 sqlite3 softhsm2 opensc
+  libp11-kit-dev
 )
 
 missing=()

@@ -165,7 +165,7 @@ int main(int argc, char **argv)
     if (kms_aead_init() != KMS_OK)
         kms_fatal("crypto: cannot initialise the ciphers");
     if (kms_keystores_open(&cfg) != KMS_OK)
-        kms_fatal("keystore: cannot open the key store (master key %s)", cfg.master_key_file);
+        kms_fatal("keystore: cannot open the key stores (the line above says why)");
     snprintf(db_path, sizeof(db_path), "%s/kmsd.db", cfg.data_dir);
     if (kms_store_init(db_path) != KMS_OK || kms_store_migrate() != KMS_OK)
         kms_fatal("store: cannot open the database %s", db_path);

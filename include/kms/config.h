@@ -47,6 +47,13 @@ struct kms_config {
     int max_secrets;
     /* [maintenance] */
     int maintenance_interval; /* seconds between timed-work passes */
+    /* [pkcs11] (docs/hsm.md); the HSM keystore is enabled only when pkcs11_module is set */
+    char pkcs11_module[PATH_MAX];            /* the module's shared library, dlopen'd at start */
+    char pkcs11_token_label[KMS_CONFIG_STR]; /* the token, by label ... */
+    char pkcs11_slot[32];                    /* ... and/or by slot id (decimal) */
+    char pkcs11_pin_file[PATH_MAX]; /* user PIN; default $CREDENTIALS_DIRECTORY/pkcs11.pin */
+    bool pkcs11_seal_master_key;    /* the software master key lives in the token */
+    char pkcs11_master_key_label[KMS_CONFIG_STR]; /* its label there */
     /* where the file came from, for messages */
     char config_file[PATH_MAX];
 };

@@ -157,6 +157,9 @@ static kms_err kms_create_key_params(struct kms_call *call, struct kms_key_recor
     if (kms_keystore_for(k->protection) == NULL ||
         (info->national && call->cfg->gm_requires_hsm && k->protection != KMS_PROTECTION_HSM))
         return kms_fail(call, KMS_E_UNSUPPORTED_PROTECTION, "ProtectionLevel");
+    /* A token without the spec's mechanisms, or BYOK into a token (not supported). */
+    if (!kms_keystore_supports(kms_keystore_for(k->protection), info->spec, k->origin))
+        return kms_fail(call, KMS_E_UNSUPPORTED_PROTECTION, "ProtectionLevel");
     return KMS_OK;
 }
 

@@ -65,7 +65,10 @@ kms_err kms_api_describe_service(struct kms_call *call)
         for (size_t i = 0; i < KMS_ARRAY_LEN(levels); i++) {
             bool national_soft = info->national && levels[i] == KMS_PROTECTION_SOFTWARE &&
                                  call->cfg->gm_requires_hsm;
-            if (kms_keystore_for(levels[i]) != NULL && !national_soft)
+            struct kms_keystore *ks = kms_keystore_for(levels[i]);
+
+            if (ks != NULL && !national_soft &&
+                kms_keystore_supports(ks, info->spec, KMS_ORIGIN_KMS))
                 rc |= kms_add_string(supported, kms_protection_name(levels[i]));
         }
         if (info->usages & KMS_USAGE_ENCRYPT_DECRYPT)

@@ -164,11 +164,13 @@ kms_err kms_sym_open(struct kms_call *call, const char *param, const uint8_t *da
         goto out;
     rc = v->v_ks->kk_ops->ks_open(v->v_ks, blob.iv, (uint8_t *)aad.data, aad.len, blob.ct,
                                   blob.ct_len, blob.tag, (uint8_t *)pt->data + pt->len);
-    if (rc != KMS_OK) {
+    if (rc == KMS_E_INVALID_PARAMETER) {
         /* Tampered blob or another EncryptionContext: the same answer for both. */
         rc = kms_fail(call, KMS_E_INVALID_PARAMETER, param);
         goto out;
     }
+    if (rc != KMS_OK)
+        goto out; /* the keystore failed (an HSM that is away: 503), not the blob */
     pt->len += blob.ct_len;
     pt->data[pt->len] = '\0';
 out:

@@ -9,7 +9,8 @@
  *
  * Drivers: software.c (OpenSSL, material wrapped by the master key) and pkcs11.c (any PKCS#11
  * module). The software driver also seals small server secrets (access-key secrets, import
- * tokens) under the master key.
+ * tokens) under the master key, which is a file or, in sealing mode, a key in the PKCS#11
+ * token (master.h).
  */
 #ifndef KMS_KEYSTORE_H
 #define KMS_KEYSTORE_H
@@ -81,6 +82,11 @@ struct kms_keystore_ops {
     /* Random bytes from the driver's generator. */
     kms_err (*ks_random)(struct kms_keystore *ks, uint8_t *out, size_t len);
     void (*ks_close)(struct kms_keystore *ks);
+    /*
+     * Whether the driver can hold keys of spec with that origin (KMS_ORIGIN_EXTERNAL: imported
+     * material). NULL means every spec and both origins. Use kms_keystore_supports().
+     */
+    bool (*ks_supports)(struct kms_keystore *ks, enum kms_key_spec spec, enum kms_origin origin);
 };
 
 struct kms_keystore {
@@ -103,6 +109,8 @@ void kms_keystores_close(void);
 /* The driver for a protection level, or NULL when none is configured (->
  * Unsupported.ProtectionLevel). */
 struct kms_keystore *kms_keystore_for(enum kms_protection level);
+/* Whether ks (not NULL) can make (origin KMS) or import (EXTERNAL) keys of spec. */
+bool kms_keystore_supports(struct kms_keystore *ks, enum kms_key_spec spec, enum kms_origin origin);
 
 /*
  * Seals / opens a small server secret (access-key secret, import token) under the master key,
@@ -118,5 +126,12 @@ kms_err kms_keystore_fingerprint(const uint8_t *material, size_t len, uint8_t ou
 
 /* ---- software.c ---- */
 kms_err kms_software_keystore_open(const struct kms_config *cfg, struct kms_keystore **out);
+
+/* ---- pkcs11.c (docs/hsm.md) ---- */
+/*
+ * Loads cfg->pkcs11_module, finds the token, logs in and reads its mechanisms. On failure one
+ * error line names the cause (module, token, PIN, PIN file) and nothing stays open.
+ */
+kms_err kms_pkcs11_keystore_open(const struct kms_config *cfg, struct kms_keystore **out);
 
 #endif

@@ -2,36 +2,30 @@
  * software.c - the software keystore: key material generated with OpenSSL's RNG and kept only
  * wrapped by a 32-byte master key, AES-256-GCM(master, material, AAD = KeyId ‖ KeyVersionId).
  *
- * The master key comes from a file (created 0600 on first start) or a systemd credential. The
+ * The master key (master.h) is a file (created 0600 on first start) or a systemd credential
+ * (master_file.c), or in sealing mode an AES key inside a PKCS#11 token (p11_master.c). The
  * same master key seals small server secrets (access-key secrets, import tokens) with an
  * AAD that names their purpose, so one kind can never be replayed as another.
  */
 #include <stdio.h>
-#include <errno.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <openssl/rand.h>
 #include <openssl/x509.h>
 
 #include "keystore.h"
 #include "kms/config.h"
 #include "kms/log.h"
+#include "master.h"
 
-#define KMS_MASTER_KEY_LEN 32
 #define KMS_WRAP_FORMAT_V1 1
 #define KMS_WRAP_OVERHEAD  (1 + KMS_AEAD_IV_LEN + KMS_AEAD_TAG_LEN)
 
 struct kms_software {
-    uint8_t sw_master[KMS_MASTER_KEY_LEN];
-    uint8_t sw_fingerprint_key[32]; /* derived: HMAC(master, "kmsd fingerprint") */
+    struct kms_master *sw_master;
 };
 
 /* A loaded software key version: symmetric bytes or a private key. */
@@ -76,8 +70,8 @@ static kms_err kms_sw_wrap(const struct kms_software *sw, const void *aad, size_
     p = (uint8_t *)out->data + out->len;
     p[0] = KMS_WRAP_FORMAT_V1;
     memcpy(p + 1, iv, sizeof(iv));
-    rc = kms_aead_seal(KMS_AEAD_AES_256_GCM, sw->sw_master, sizeof(sw->sw_master), iv, aad, aad_len,
-                       data, len, p + 1 + KMS_AEAD_IV_LEN, p + 1 + KMS_AEAD_IV_LEN + len);
+    rc = sw->sw_master->m_ops->mo_seal(sw->sw_master, iv, aad, aad_len, data, len,
+                                       p + 1 + KMS_AEAD_IV_LEN, p + 1 + KMS_AEAD_IV_LEN + len);
     if (rc != KMS_OK)
         return rc;
     out->len += len + KMS_WRAP_OVERHEAD;
@@ -85,20 +79,24 @@ static kms_err kms_sw_wrap(const struct kms_software *sw, const void *aad, size_
     return KMS_OK;
 }
 
-/* Opens kms_sw_wrap's output into out (len - overhead bytes); KMS_E_INTERNAL if it does not verify.
+/*
+ * Opens kms_sw_wrap's output into out (len - overhead bytes); KMS_E_INTERNAL if it does not
+ * verify, KMS_E_UNAVAILABLE when a token master cannot be reached right now.
  */
 static kms_err kms_sw_unwrap(const struct kms_software *sw, const void *aad, size_t aad_len,
                              const uint8_t *wrapped, size_t len, uint8_t *out, size_t *out_len)
 {
     size_t n;
+    kms_err rc;
 
     if (len < KMS_WRAP_OVERHEAD || wrapped[0] != KMS_WRAP_FORMAT_V1)
         return KMS_E_INTERNAL;
     n = len - KMS_WRAP_OVERHEAD;
-    if (kms_aead_open(KMS_AEAD_AES_256_GCM, sw->sw_master, sizeof(sw->sw_master), wrapped + 1, aad,
-                      aad_len, wrapped + 1 + KMS_AEAD_IV_LEN, n, wrapped + 1 + KMS_AEAD_IV_LEN + n,
-                      out) != KMS_OK)
-        return KMS_E_INTERNAL;
+    rc = sw->sw_master->m_ops->mo_open(sw->sw_master, wrapped + 1, aad, aad_len,
+                                       wrapped + 1 + KMS_AEAD_IV_LEN, n,
+                                       wrapped + 1 + KMS_AEAD_IV_LEN + n, out);
+    if (rc != KMS_OK)
+        return rc == KMS_E_UNAVAILABLE ? rc : KMS_E_INTERNAL;
     *out_len = n;
     return KMS_OK;
 }
@@ -245,9 +243,11 @@ static kms_err kms_sw_load(struct kms_keystore *ks, const struct kms_ks_ref *ref
     rc = kms_sw_material_aad(ref, &aad);
     if (rc == KMS_OK)
         rc = kms_sw_unwrap(ks->ks_impl, aad.data, aad.len, stored, stored_len, plain, &plain_len);
-    if (rc != KMS_OK) {
+    if (rc == KMS_E_INTERNAL) {
         kms_log_error("keystore: material of version %s does not unwrap under the master key",
                       ref->version_id);
+    } else if (rc != KMS_OK) {
+        /* A token master that cannot be reached now (503): logged by the PKCS#11 layer. */
     } else if (info->symmetric) {
         if (plain_len != info->material_len) {
             rc = KMS_E_INTERNAL;
@@ -331,8 +331,8 @@ static void kms_sw_close(struct kms_keystore *ks)
 
         if (kms_sw_master == sw)
             kms_sw_master = NULL;
-        OPENSSL_cleanse(sw, sizeof(*sw));
-        munlock(sw, sizeof(*sw));
+        if (sw->sw_master != NULL)
+            sw->sw_master->m_ops->mo_close(sw->sw_master);
         free(sw);
     }
     free(ks);
@@ -353,93 +353,34 @@ static const struct kms_keystore_ops kms_software_ops = {
     .ks_close = kms_sw_close,
 };
 
-/* Reads the master key, creating it (0600, O_EXCL) when the file does not exist yet. */
-static kms_err kms_sw_read_master(const char *path, uint8_t key[KMS_MASTER_KEY_LEN])
+kms_err kms_software_keystore_open_master(struct kms_master *master, struct kms_keystore **out)
 {
-    struct stat st;
-    ssize_t n;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct kms_keystore *ks = calloc(1, sizeof(*ks));
+    struct kms_software *sw = calloc(1, sizeof(*sw));
 
-    if (fd < 0 && errno == ENOENT) {
-        fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-        if (fd < 0) {
-            kms_log_error("keystore: cannot create master key %s: %s", path, strerror(errno));
-            return KMS_E_INTERNAL;
-        }
-        if (RAND_bytes(key, KMS_MASTER_KEY_LEN) != 1 ||
-            write(fd, key, KMS_MASTER_KEY_LEN) != KMS_MASTER_KEY_LEN || fsync(fd) != 0) {
-            kms_log_error("keystore: cannot write master key %s", path);
-            close(fd);
-            unlink(path);
-            return KMS_E_INTERNAL;
-        }
-        close(fd);
-        kms_log_info("keystore: created master key %s (mode 0600): back it up, it cannot be "
-                     "recovered",
-                     path);
-        return KMS_OK;
-    }
-    if (fd < 0) {
-        kms_log_error("keystore: cannot open master key %s: %s", path, strerror(errno));
+    if (ks == NULL || sw == NULL) {
+        free(ks);
+        free(sw);
+        master->m_ops->mo_close(master);
         return KMS_E_INTERNAL;
     }
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        kms_log_error("keystore: master key %s is not a regular file", path);
-        close(fd);
-        return KMS_E_INTERNAL;
-    }
-    if ((st.st_mode & 077) != 0) {
-        kms_log_error("keystore: master key %s is readable by group or others (mode %03o): "
-                      "chmod 600 it",
-                      path, (unsigned)(st.st_mode & 0777));
-        close(fd);
-        return KMS_E_INTERNAL;
-    }
-    {
-        uint8_t probe[KMS_MASTER_KEY_LEN + 1];
-
-        /* One byte more than a key, to notice a file that is too long. */
-        n = read(fd, probe, sizeof(probe));
-        if (n == KMS_MASTER_KEY_LEN)
-            memcpy(key, probe, KMS_MASTER_KEY_LEN);
-        OPENSSL_cleanse(probe, sizeof(probe));
-    }
-    close(fd);
-    if (n != KMS_MASTER_KEY_LEN) {
-        kms_log_error("keystore: master key %s must hold exactly %d bytes", path,
-                      KMS_MASTER_KEY_LEN);
-        OPENSSL_cleanse(key, KMS_MASTER_KEY_LEN);
-        return KMS_E_INTERNAL;
-    }
+    sw->sw_master = master;
+    ks->ks_ops = &kms_software_ops;
+    ks->ks_level = KMS_PROTECTION_SOFTWARE;
+    ks->ks_impl = sw;
+    kms_sw_master = sw;
+    *out = ks;
     return KMS_OK;
 }
 
 kms_err kms_software_keystore_open(const struct kms_config *cfg, struct kms_keystore **out)
 {
-    static const char label[] = "kmsd material fingerprint v1";
-    struct kms_keystore *ks = calloc(1, sizeof(*ks));
-    struct kms_software *sw = calloc(1, sizeof(*sw));
-    unsigned int mac_len = 0;
+    struct kms_master *master = NULL;
+    kms_err rc = kms_master_file_open(cfg->master_key_file, &master);
 
-    if (ks == NULL || sw == NULL) {
-        free(ks);
-        free(sw);
-        return KMS_E_INTERNAL;
-    }
-    /* Keep the master key out of swap where the system allows it. */
-    mlock(sw, sizeof(*sw));
-    ks->ks_ops = &kms_software_ops;
-    ks->ks_level = KMS_PROTECTION_SOFTWARE;
-    ks->ks_impl = sw;
-    if (kms_sw_read_master(cfg->master_key_file, sw->sw_master) != KMS_OK ||
-        HMAC(EVP_sha256(), sw->sw_master, sizeof(sw->sw_master), (const unsigned char *)label,
-             sizeof(label) - 1, sw->sw_fingerprint_key, &mac_len) == NULL) {
-        kms_sw_close(ks);
-        return KMS_E_INTERNAL;
-    }
-    kms_sw_master = sw;
-    *out = ks;
-    return KMS_OK;
+    if (rc != KMS_OK)
+        return rc;
+    return kms_software_keystore_open_master(master, out);
 }
 
 kms_err kms_keystore_seal_secret(const void *aad, size_t aad_len, const uint8_t *data, size_t len,
@@ -472,12 +413,8 @@ kms_err kms_keystore_open_secret(const void *aad, size_t aad_len, const uint8_t 
 
 kms_err kms_keystore_fingerprint(const uint8_t *material, size_t len, uint8_t out[32])
 {
-    unsigned int n = 0;
-
     if (kms_sw_master == NULL)
         return KMS_E_INTERNAL;
-    if (HMAC(EVP_sha256(), kms_sw_master->sw_fingerprint_key,
-             sizeof(kms_sw_master->sw_fingerprint_key), material, len, out, &n) == NULL)
-        return KMS_E_INTERNAL;
-    return KMS_OK;
+    return kms_sw_master->sw_master->m_ops->mo_fingerprint(kms_sw_master->sw_master, material, len,
+                                                           out);
 }

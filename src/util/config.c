@@ -77,6 +77,12 @@ static const struct kms_setting kms_settings[] = {
     KMS_BOOL("keys", "gm_requires_hsm", gm_requires_hsm),
     KMS_INT("secrets", "max_secrets", max_secrets, 1, 10000000),
     KMS_INT("maintenance", "interval", maintenance_interval, 1, 86400),
+    KMS_STR("pkcs11", "module", pkcs11_module),
+    KMS_STR("pkcs11", "token_label", pkcs11_token_label),
+    KMS_STR("pkcs11", "slot", pkcs11_slot),
+    KMS_STR("pkcs11", "pin_file", pkcs11_pin_file),
+    KMS_BOOL("pkcs11", "seal_master_key", pkcs11_seal_master_key),
+    KMS_STR("pkcs11", "master_key_label", pkcs11_master_key_label),
 };
 
 void kms_config_defaults(struct kms_config *cfg)
@@ -109,6 +115,7 @@ void kms_config_defaults(struct kms_config *cfg)
     cfg->gm_requires_hsm = false;
     cfg->max_secrets = 2000;
     cfg->maintenance_interval = 60;
+    snprintf(cfg->pkcs11_master_key_label, sizeof(cfg->pkcs11_master_key_label), "kmsd-master");
 }
 
 static bool kms_parse_bool(const char *v, bool *out)
@@ -308,6 +315,12 @@ void kms_config_finish(struct kms_config *cfg)
     }
     kms_config_default_path(cfg->master_key_file, sizeof(cfg->master_key_file), cfg->data_dir,
                             "master.key");
+    /* The token's PIN may come as the systemd credential pkcs11.pin. */
+    if (cfg->pkcs11_pin_file[0] == '\0' && creds != NULL) {
+        snprintf(path, sizeof(path), "%s/pkcs11.pin", creds);
+        if (access(path, F_OK) == 0)
+            snprintf(cfg->pkcs11_pin_file, sizeof(cfg->pkcs11_pin_file), "%s", path);
+    }
     if (cfg->host_id[0] == '\0' && gethostname(cfg->host_id, sizeof(cfg->host_id)) != 0)
         snprintf(cfg->host_id, sizeof(cfg->host_id), "kmsd");
     cfg->host_id[sizeof(cfg->host_id) - 1] = '\0';

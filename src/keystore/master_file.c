@@ -1,0 +1,162 @@
+/*
+ * master_file.c - the master key as a 32-byte file (created 0600 on first start) or a systemd
+ * credential, held in locked memory for the life of the process.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
+
+#include "kms/log.h"
+#include "master.h"
+
+#define KMS_MASTER_KEY_LEN 32
+
+struct kms_master_file {
+    struct kms_master mf_base;
+    uint8_t mf_key[KMS_MASTER_KEY_LEN];
+    uint8_t mf_fingerprint_key[32]; /* derived: HMAC(master, "kmsd material fingerprint v1") */
+};
+
+/* Reads the master key, creating it (0600, O_EXCL) when the file does not exist yet. */
+static kms_err kms_master_file_read(const char *path, uint8_t key[KMS_MASTER_KEY_LEN])
+{
+    struct stat st;
+    ssize_t n;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+    if (fd < 0 && errno == ENOENT) {
+        fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        if (fd < 0) {
+            kms_log_error("keystore: cannot create master key %s: %s", path, strerror(errno));
+            return KMS_E_INTERNAL;
+        }
+        if (RAND_bytes(key, KMS_MASTER_KEY_LEN) != 1 ||
+            write(fd, key, KMS_MASTER_KEY_LEN) != KMS_MASTER_KEY_LEN || fsync(fd) != 0) {
+            kms_log_error("keystore: cannot write master key %s", path);
+            close(fd);
+            unlink(path);
+            return KMS_E_INTERNAL;
+        }
+        close(fd);
+        kms_log_info("keystore: created master key %s (mode 0600): back it up, it cannot be "
+                     "recovered",
+                     path);
+        return KMS_OK;
+    }
+    if (fd < 0) {
+        kms_log_error("keystore: cannot open master key %s: %s", path, strerror(errno));
+        return KMS_E_INTERNAL;
+    }
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        kms_log_error("keystore: master key %s is not a regular file", path);
+        close(fd);
+        return KMS_E_INTERNAL;
+    }
+    if ((st.st_mode & 077) != 0) {
+        kms_log_error("keystore: master key %s is readable by group or others (mode %03o): "
+                      "chmod 600 it",
+                      path, (unsigned)(st.st_mode & 0777));
+        close(fd);
+        return KMS_E_INTERNAL;
+    }
+    {
+        uint8_t probe[KMS_MASTER_KEY_LEN + 1];
+
+        /* One byte more than a key, to notice a file that is too long. */
+        n = read(fd, probe, sizeof(probe));
+        if (n == KMS_MASTER_KEY_LEN)
+            memcpy(key, probe, KMS_MASTER_KEY_LEN);
+        OPENSSL_cleanse(probe, sizeof(probe));
+    }
+    close(fd);
+    if (n != KMS_MASTER_KEY_LEN) {
+        kms_log_error("keystore: master key %s must hold exactly %d bytes", path,
+                      KMS_MASTER_KEY_LEN);
+        OPENSSL_cleanse(key, KMS_MASTER_KEY_LEN);
+        return KMS_E_INTERNAL;
+    }
+    return KMS_OK;
+}
+
+static kms_err kms_master_file_seal(struct kms_master *m, const uint8_t iv[KMS_AEAD_IV_LEN],
+                                    const void *aad, size_t aad_len, const uint8_t *pt, size_t len,
+                                    uint8_t *ct, uint8_t tag[KMS_AEAD_TAG_LEN])
+{
+    struct kms_master_file *mf = (struct kms_master_file *)m;
+
+    return kms_aead_seal(KMS_AEAD_AES_256_GCM, mf->mf_key, sizeof(mf->mf_key), iv, aad, aad_len, pt,
+                         len, ct, tag);
+}
+
+static kms_err kms_master_file_open_blob(struct kms_master *m, const uint8_t iv[KMS_AEAD_IV_LEN],
+                                         const void *aad, size_t aad_len, const uint8_t *ct,
+                                         size_t len, const uint8_t tag[KMS_AEAD_TAG_LEN],
+                                         uint8_t *pt)
+{
+    struct kms_master_file *mf = (struct kms_master_file *)m;
+
+    return kms_aead_open(KMS_AEAD_AES_256_GCM, mf->mf_key, sizeof(mf->mf_key), iv, aad, aad_len, ct,
+                         len, tag, pt);
+}
+
+static kms_err kms_master_file_fingerprint(struct kms_master *m, const uint8_t *data, size_t len,
+                                           uint8_t out[32])
+{
+    struct kms_master_file *mf = (struct kms_master_file *)m;
+    unsigned int n = 0;
+
+    if (HMAC(EVP_sha256(), mf->mf_fingerprint_key, sizeof(mf->mf_fingerprint_key), data, len, out,
+             &n) == NULL)
+        return KMS_E_INTERNAL;
+    return KMS_OK;
+}
+
+static void kms_master_file_close(struct kms_master *m)
+{
+    struct kms_master_file *mf = (struct kms_master_file *)m;
+
+    if (mf == NULL)
+        return;
+    OPENSSL_cleanse(mf, sizeof(*mf));
+    munlock(mf, sizeof(*mf));
+    free(mf);
+}
+
+static const struct kms_master_ops kms_master_file_ops = {
+    .mo_name = "file",
+    .mo_seal = kms_master_file_seal,
+    .mo_open = kms_master_file_open_blob,
+    .mo_fingerprint = kms_master_file_fingerprint,
+    .mo_close = kms_master_file_close,
+};
+
+kms_err kms_master_file_open(const char *path, struct kms_master **out)
+{
+    static const char label[] = "kmsd material fingerprint v1";
+    struct kms_master_file *mf = calloc(1, sizeof(*mf));
+    unsigned int mac_len = 0;
+
+    if (mf == NULL)
+        return KMS_E_INTERNAL;
+    /* Keep the master key out of swap where the system allows it. */
+    mlock(mf, sizeof(*mf));
+    mf->mf_base.m_ops = &kms_master_file_ops;
+    if (kms_master_file_read(path, mf->mf_key) != KMS_OK ||
+        HMAC(EVP_sha256(), mf->mf_key, sizeof(mf->mf_key), (const unsigned char *)label,
+             sizeof(label) - 1, mf->mf_fingerprint_key, &mac_len) == NULL) {
+        kms_master_file_close(&mf->mf_base);
+        return KMS_E_INTERNAL;
+    }
+    *out = &mf->mf_base;
+    return KMS_OK;
+}
