@@ -80,6 +80,11 @@ kms_err kms_arg_base64(struct kms_call *call, const char *name, bool required, s
 /* Length of s in Unicode characters must be within [lo, hi]. */
 kms_err kms_check_length(struct kms_call *call, const char *name, const char *s, size_t lo,
                          size_t hi);
+/*
+ * DryRun (spec/protocol.md §12): *dry gets the flag; an action that supports it checks
+ * everything, then answers KMS_E_DRY_RUN instead of acting.
+ */
+kms_err kms_arg_dry_run(struct kms_call *call, bool *dry);
 /* Adds the paging members PageNumber, PageSize, TotalCount to call->out. */
 void kms_out_page(struct kms_call *call, int64_t page, int64_t size, int64_t total);
 /* cJSON helpers that treat allocation failure as KMS_E_INTERNAL. */
@@ -147,6 +152,11 @@ struct kms_context;
 kms_err kms_arg_context(struct kms_call *call, const char *name, struct kms_context *ctx);
 /* Symmetric ENCRYPT/DECRYPT key, else Unsupported.KeySpec / Unsupported.KeyUsage. */
 kms_err kms_key_check_symmetric(struct kms_call *call, const struct kms_key_record *k);
+/*
+ * The key a use-operation names in param (any reference form): symmetric ENCRYPT/DECRYPT
+ * (Unsupported.KeySpec / Unsupported.KeyUsage) and Enabled (Rejected.*). Release: kms_key_put.
+ */
+kms_err kms_sym_usable_key(struct kms_call *call, const char *param, struct kms_key **out);
 /* Seals pt under key's primary version bound to ctx; appends the blob; version_id gets the version.
  */
 kms_err kms_sym_seal(struct kms_call *call, const struct kms_key_record *key,
@@ -192,6 +202,25 @@ kms_err kms_api_encrypt(struct kms_call *call);
 kms_err kms_api_decrypt(struct kms_call *call);
 kms_err kms_api_generate_data_key(struct kms_call *call);
 kms_err kms_api_generate_data_key_without_plaintext(struct kms_call *call);
+/* versions.c */
+kms_err kms_api_create_key_version(struct kms_call *call);
+kms_err kms_api_describe_key_version(struct kms_call *call);
+kms_err kms_api_list_key_versions(struct kms_call *call);
+/* asymmetric.c */
+kms_err kms_api_get_public_key(struct kms_call *call);
+kms_err kms_api_asymmetric_sign(struct kms_call *call);
+kms_err kms_api_asymmetric_verify(struct kms_call *call);
+kms_err kms_api_asymmetric_encrypt(struct kms_call *call);
+kms_err kms_api_asymmetric_decrypt(struct kms_call *call);
+/* import.c */
+kms_err kms_api_get_parameters_for_import(struct kms_call *call);
+kms_err kms_api_import_key_material(struct kms_call *call);
+kms_err kms_api_delete_key_material(struct kms_call *call);
+/* reencrypt.c */
+kms_err kms_api_re_encrypt(struct kms_call *call);
+/* export.c */
+kms_err kms_api_export_data_key(struct kms_call *call);
+kms_err kms_api_generate_and_export_data_key(struct kms_call *call);
 
 /* ---- keys.c helpers shared with other groups ---- */
 
