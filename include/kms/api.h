@@ -123,6 +123,8 @@ enum kms_key_state kms_key_effective_state(const struct kms_key_record *k, time_
 /* Using a key (crypto): Enabled, else Rejected.Disabled / PendingDeletion / PendingImport. */
 kms_err kms_key_check_usable(struct kms_call *call, const struct kms_key_record *k);
 
+struct evp_pkey_st; /* OpenSSL's EVP_PKEY (kms/crypto.h) */
+
 /* A loaded key version, ready for keystore operations. Released with kms_version_put. */
 struct kms_version {
     _Atomic int v_refs;
@@ -134,6 +136,7 @@ struct kms_version {
     struct kms_ks_key *v_ks; /* NULL while the version has no material (BYOK pending) */
     uint8_t *v_public_der;
     size_t v_public_der_len;
+    struct evp_pkey_st *v_public; /* v_public_der parsed once (asymmetric); else NULL */
 };
 
 /* Loads version_id (which must belong to key): KeyVersionNotFound otherwise. */

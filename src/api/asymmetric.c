@@ -76,7 +76,7 @@ kms_err kms_asym_resolve(struct kms_call *call, const char *key_param, const cha
     if (rc == KMS_OK)
         rc = kms_version_get(call, &out->at_key->k_rec, version_id, &out->at_version);
     /* Every asymmetric version is born with its key pair; anything else is a broken store. */
-    if (rc == KMS_OK && (out->at_version->v_ks == NULL || out->at_version->v_public_der == NULL)) {
+    if (rc == KMS_OK && (out->at_version->v_ks == NULL || out->at_version->v_public == NULL)) {
         rc = KMS_E_INTERNAL;
     }
     if (rc != KMS_OK)
@@ -111,16 +111,6 @@ static kms_err kms_arg_digest(struct kms_call *call, struct kms_buf *digest)
     if (rc == KMS_OK && digest->len != KMS_PKEY_DIGEST_LEN)
         rc = kms_fail(call, KMS_E_INVALID_PARAMETER, "Digest");
     return rc;
-}
-
-/* The public key of the target's version, parsed (verify, encrypt). */
-static kms_err kms_asym_public(const struct kms_asym_target *t, struct evp_pkey_st **pkey)
-{
-    kms_err rc = kms_pkey_parse_public(t->at_version->v_public_der, t->at_version->v_public_der_len,
-                                       pkey, NULL);
-
-    /* The store holds what kms_pkey_public_der wrote: failing to read it back is ours. */
-    return rc == KMS_OK ? KMS_OK : KMS_E_INTERNAL;
 }
 
 kms_err kms_api_get_public_key(struct kms_call *call)
@@ -186,7 +176,6 @@ kms_err kms_api_asymmetric_verify(struct kms_call *call)
 {
     struct kms_asym_target t;
     struct kms_buf digest = {0}, sig = {0};
-    struct evp_pkey_st *pub = NULL;
     bool dry = false, valid = false;
     kms_err rc;
 
@@ -205,17 +194,14 @@ kms_err kms_api_asymmetric_verify(struct kms_call *call)
     }
     if (dry)
         rc = KMS_E_DRY_RUN;
-    if (rc == KMS_OK)
-        rc = kms_asym_public(&t, &pub);
     /* A signature that does not verify is an answer (false), not an error. */
     if (rc == KMS_OK)
-        rc = kms_pkey_verify(pub, t.at_sign_alg, (uint8_t *)digest.data, digest.len,
-                             (uint8_t *)sig.data, sig.len, &valid);
+        rc = kms_pkey_verify(t.at_version->v_public, t.at_sign_alg, (uint8_t *)digest.data,
+                             digest.len, (uint8_t *)sig.data, sig.len, &valid);
     if (rc == KMS_OK)
         rc = kms_asym_out_ids(call, &t);
     if (rc == KMS_OK && cJSON_AddBoolToObject(call->out, "Value", valid) == NULL)
         rc = KMS_E_INTERNAL;
-    kms_pkey_free(pub);
     kms_buf_free(&digest);
     kms_buf_free(&sig);
     kms_asym_target_put(&t);
@@ -226,7 +212,6 @@ kms_err kms_api_asymmetric_encrypt(struct kms_call *call)
 {
     struct kms_asym_target t;
     struct kms_buf pt = {0}, ct = {0};
-    struct evp_pkey_st *pub = NULL;
     bool dry = false;
     kms_err rc;
 
@@ -245,10 +230,8 @@ kms_err kms_api_asymmetric_encrypt(struct kms_call *call)
         rc = kms_fail(call, KMS_E_INVALID_PARAMETER, "Plaintext");
     if (rc == KMS_OK && dry)
         rc = KMS_E_DRY_RUN;
-    if (rc == KMS_OK)
-        rc = kms_asym_public(&t, &pub);
     if (rc == KMS_OK) {
-        rc = kms_pkey_encrypt(pub, t.at_pk_alg, (uint8_t *)pt.data, pt.len, &ct);
+        rc = kms_pkey_encrypt(t.at_version->v_public, t.at_pk_alg, (uint8_t *)pt.data, pt.len, &ct);
         if (rc == KMS_E_INVALID_PARAMETER)
             rc = kms_fail(call, rc, "Plaintext");
     }
@@ -256,7 +239,6 @@ kms_err kms_api_asymmetric_encrypt(struct kms_call *call)
         rc = kms_asym_out_ids(call, &t);
     if (rc == KMS_OK)
         rc = kms_out_b64(call->out, "CiphertextBlob", (uint8_t *)ct.data, ct.len);
-    kms_pkey_free(pub);
     kms_buf_free_secret(&pt);
     kms_buf_free(&ct);
     kms_asym_target_put(&t);

@@ -255,8 +255,9 @@ out:
 }
 
 /*
- * The key ImportKeyMaterial is about: the token's; KeyId, when given, must name that very key.
- * Tokens are checked before anything else, because only they say which key and private key.
+ * The key ImportKeyMaterial is about: the token's; KeyId, when given, must be an EXTERNAL key
+ * (else Unsupported.Origin) and that very key (else InvalidImportToken). The token itself is
+ * opened before this, because only it says which key and which private key.
  */
 static kms_err kms_import_key(struct kms_call *call, const struct kms_import_token *tok,
                               struct kms_key **out)
@@ -264,7 +265,8 @@ static kms_err kms_import_key(struct kms_call *call, const struct kms_import_tok
     kms_err rc;
 
     if (kms_arg(call, "KeyId") != NULL) {
-        rc = kms_key_resolve(call, "KeyId", KMS_REF_ID_ONLY, out);
+        /* Only EXTERNAL keys take material, whatever token comes with the request. */
+        rc = kms_external_key(call, out);
         if (rc != KMS_OK)
             return rc;
         if (strcmp((*out)->k_rec.key_id, tok->it_key_id) != 0) {

@@ -40,9 +40,12 @@ class AsymmetricBase(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        cls.srv.stop()
+        status = cls.srv.stop()
+        stderr = cls.srv.stderr_text()
         cls.srv.__exit__(None)
         cls.wd.__exit__(None)
+        # A clean exit: under ASan/UBSan a leak or undefined behaviour makes it non-zero.
+        assert status == 0, "kmsd exited with %s:\n%s" % (status, stderr[-4000:])
 
     def call(self, action, **params):
         return self.srv.call(action, **params)

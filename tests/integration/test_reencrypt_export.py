@@ -22,8 +22,12 @@ class Base(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
+        status = cls.srv.stop()
+        stderr = cls.srv.stderr_text()
         cls.srv.__exit__(None)
         cls.wd.__exit__(None)
+        # A clean exit: under ASan/UBSan a leak or undefined behaviour makes it non-zero.
+        assert status == 0, "kmsd exited with %s:\n%s" % (status, stderr[-4000:])
 
     def ok(self, action, **params):
         return self.srv.ok(action, **params)

@@ -14,8 +14,10 @@
 
 #include <cmocka.h>
 
+#include <openssl/bn.h>
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
+#include <openssl/param_build.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
 #include <openssl/rsa.h>
@@ -123,6 +125,32 @@ static void test_spki_parse(void **state)
             assert_int_equal(kms_pkey_spec(others[i]), KMS_SPEC_NONE);
             EVP_PKEY_free(others[i]);
         }
+    }
+    /* RSA with a degenerate public exponent (1: no encryption at all; 2: even). */
+    for (unsigned long bad_e = 1; bad_e <= 2; bad_e++) {
+        BIGNUM *n = NULL, *e = BN_new();
+        OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new();
+        OSSL_PARAM *params;
+        EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(NULL, "RSA", NULL);
+        EVP_PKEY *weird = NULL;
+
+        assert_int_equal(EVP_PKEY_get_bn_param(key_of(KMS_SPEC_RSA_2048), "n", &n), 1);
+        BN_set_word(e, bad_e);
+        OSSL_PARAM_BLD_push_BN(bld, "n", n);
+        OSSL_PARAM_BLD_push_BN(bld, "e", e);
+        params = OSSL_PARAM_BLD_to_param(bld);
+        assert_int_equal(EVP_PKEY_fromdata_init(ctx), 1);
+        assert_int_equal(EVP_PKEY_fromdata(ctx, &weird, EVP_PKEY_PUBLIC_KEY, params), 1);
+        buf_reset(&der);
+        assert_int_equal(kms_pkey_public_der(weird, &der), KMS_OK);
+        assert_int_equal(kms_pkey_parse_public((uint8_t *)der.data, der.len, &pub, NULL),
+                         KMS_E_INVALID_PARAMETER);
+        EVP_PKEY_free(weird);
+        EVP_PKEY_CTX_free(ctx);
+        OSSL_PARAM_free(params);
+        OSSL_PARAM_BLD_free(bld);
+        BN_free(n);
+        BN_free(e);
     }
     kms_buf_free(&der);
 }
