@@ -86,6 +86,11 @@ kms_err kms_arg_base64(struct kms_call *call, const char *name, bool required, s
 /* Length of s in Unicode characters must be within [lo, hi]. */
 kms_err kms_check_length(struct kms_call *call, const char *name, const char *s, size_t lo,
                          size_t hi);
+/*
+ * DryRun (spec/protocol.md §12): *dry gets the flag; an action that supports it checks
+ * everything, then answers KMS_E_DRY_RUN instead of acting.
+ */
+kms_err kms_arg_dry_run(struct kms_call *call, bool *dry);
 /* Adds the paging members PageNumber, PageSize, TotalCount to call->out. */
 void kms_out_page(struct kms_call *call, int64_t page, int64_t size, int64_t total);
 /* cJSON helpers that treat allocation failure as KMS_E_INTERNAL. */
@@ -124,6 +129,8 @@ enum kms_key_state kms_key_effective_state(const struct kms_key_record *k, time_
 /* Using a key (crypto): Enabled, else Rejected.Disabled / PendingDeletion / PendingImport. */
 kms_err kms_key_check_usable(struct kms_call *call, const struct kms_key_record *k);
 
+struct evp_pkey_st; /* OpenSSL's EVP_PKEY (kms/crypto.h) */
+
 /* A loaded key version, ready for keystore operations. Released with kms_version_put. */
 struct kms_version {
     _Atomic int v_refs;
@@ -135,6 +142,7 @@ struct kms_version {
     struct kms_ks_key *v_ks; /* NULL while the version has no material (BYOK pending) */
     uint8_t *v_public_der;
     size_t v_public_der_len;
+    struct evp_pkey_st *v_public; /* v_public_der parsed once (asymmetric); else NULL */
 };
 
 /* Loads version_id (which must belong to key): KeyVersionNotFound otherwise. */
@@ -153,6 +161,11 @@ struct kms_context;
 kms_err kms_arg_context(struct kms_call *call, const char *name, struct kms_context *ctx);
 /* Symmetric ENCRYPT/DECRYPT key, else Unsupported.KeySpec / Unsupported.KeyUsage. */
 kms_err kms_key_check_symmetric(struct kms_call *call, const struct kms_key_record *k);
+/*
+ * The key a use-operation names in param (any reference form): symmetric ENCRYPT/DECRYPT
+ * (Unsupported.KeySpec / Unsupported.KeyUsage) and Enabled (Rejected.*). Release: kms_key_put.
+ */
+kms_err kms_sym_usable_key(struct kms_call *call, const char *param, struct kms_key **out);
 /* Seals pt under key's primary version bound to ctx; appends the blob; version_id gets the version.
  */
 kms_err kms_sym_seal(struct kms_call *call, const struct kms_key_record *key,
@@ -175,8 +188,10 @@ kms_err kms_out_b64(cJSON *obj, const char *name, const uint8_t *data, size_t le
 kms_err kms_arg_data_key_length(struct kms_call *call, int64_t *len);
 
 /* ---- handler groups (one file each) ---- */
+/* service.c */
 kms_err kms_api_describe_regions(struct kms_call *call);
 kms_err kms_api_describe_service(struct kms_call *call);
+/* keys.c */
 kms_err kms_api_create_key(struct kms_call *call);
 kms_err kms_api_describe_key(struct kms_call *call);
 kms_err kms_api_list_keys(struct kms_call *call);
@@ -186,22 +201,46 @@ kms_err kms_api_disable_key(struct kms_call *call);
 kms_err kms_api_schedule_key_deletion(struct kms_call *call);
 kms_err kms_api_cancel_key_deletion(struct kms_call *call);
 kms_err kms_api_set_deletion_protection(struct kms_call *call);
+/* aliases.c */
 kms_err kms_api_create_alias(struct kms_call *call);
 kms_err kms_api_update_alias(struct kms_call *call);
 kms_err kms_api_delete_alias(struct kms_call *call);
 kms_err kms_api_list_aliases(struct kms_call *call);
 kms_err kms_api_list_aliases_by_key_id(struct kms_call *call);
+/* tags.c */
 kms_err kms_api_tag_resource(struct kms_call *call);
 kms_err kms_api_untag_resource(struct kms_call *call);
 kms_err kms_api_list_resource_tags(struct kms_call *call);
+/* tag_batch.c */
+kms_err kms_api_tag_resources(struct kms_call *call);
+kms_err kms_api_untag_resources(struct kms_call *call);
+kms_err kms_api_list_tag_resources(struct kms_call *call);
+/* crypto.c */
 kms_err kms_api_encrypt(struct kms_call *call);
 kms_err kms_api_decrypt(struct kms_call *call);
 kms_err kms_api_generate_data_key(struct kms_call *call);
 kms_err kms_api_generate_data_key_without_plaintext(struct kms_call *call);
+/* reencrypt.c */
+kms_err kms_api_re_encrypt(struct kms_call *call);
+/* export.c */
+kms_err kms_api_export_data_key(struct kms_call *call);
+kms_err kms_api_generate_and_export_data_key(struct kms_call *call);
+/* versions.c */
 kms_err kms_api_create_key_version(struct kms_call *call);
 kms_err kms_api_describe_key_version(struct kms_call *call);
 kms_err kms_api_list_key_versions(struct kms_call *call);
 kms_err kms_api_update_rotation_policy(struct kms_call *call);
+/* asymmetric.c */
+kms_err kms_api_get_public_key(struct kms_call *call);
+kms_err kms_api_asymmetric_sign(struct kms_call *call);
+kms_err kms_api_asymmetric_verify(struct kms_call *call);
+kms_err kms_api_asymmetric_encrypt(struct kms_call *call);
+kms_err kms_api_asymmetric_decrypt(struct kms_call *call);
+/* import.c */
+kms_err kms_api_get_parameters_for_import(struct kms_call *call);
+kms_err kms_api_import_key_material(struct kms_call *call);
+kms_err kms_api_delete_key_material(struct kms_call *call);
+/* secrets.c */
 kms_err kms_api_create_secret(struct kms_call *call);
 kms_err kms_api_get_secret_value(struct kms_call *call);
 kms_err kms_api_put_secret_value(struct kms_call *call);
@@ -214,10 +253,8 @@ kms_err kms_api_delete_secret(struct kms_call *call);
 kms_err kms_api_restore_secret(struct kms_call *call);
 kms_err kms_api_rotate_secret(struct kms_call *call);
 kms_err kms_api_update_secret_rotation_policy(struct kms_call *call);
+/* random.c */
 kms_err kms_api_get_random_password(struct kms_call *call);
-kms_err kms_api_tag_resources(struct kms_call *call);
-kms_err kms_api_untag_resources(struct kms_call *call);
-kms_err kms_api_list_tag_resources(struct kms_call *call);
 
 /* ---- keys.c helpers shared with other groups ---- */
 

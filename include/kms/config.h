@@ -43,6 +43,7 @@ struct kms_config {
     int max_pending_window_days;
     bool symmetric_manual_rotation; /* CreateKeyVersion on symmetric keys */
     bool gm_requires_hsm;           /* SM2/SM4 only with ProtectionLevel=HSM */
+    bool rsa_pkcs1_encryption;      /* RSAES_PKCS1_V1_5 for AsymmetricEncrypt/Decrypt */
     /* [secrets] */
     int max_secrets;
     /* [maintenance] */

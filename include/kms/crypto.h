@@ -1,7 +1,8 @@
 /*
  * crypto.h - cryptographic building blocks that need no key store: Base64, AEAD ciphers
- * (AES-GCM, SM4-GCM), the ciphertext blob format and the canonical EncryptionContext.
- * Only these functions and src/keystore/ touch key material.
+ * (AES-GCM, SM4-GCM), the ciphertext blob format, the canonical EncryptionContext, and
+ * public-key cryptography (RSA, ECDSA, SM2). Only these functions and src/keystore/ touch key
+ * material.
  */
 #ifndef KMS_CRYPTO_H
 #define KMS_CRYPTO_H
@@ -11,6 +12,7 @@
 #include <stdint.h>
 
 #include "kms/error.h"
+#include "kms/keyspec.h"
 #include "kms/util.h"
 
 /* ---- b64.c: standard alphabet (RFC 4648 §4) ---- */
@@ -175,5 +177,122 @@ void kms_blob_write_header(uint8_t out[KMS_BLOB_HEADER_LEN], enum kms_aead_alg a
  */
 kms_err kms_blob_aad(const uint8_t header[KMS_BLOB_HEADER_LEN], const struct kms_context *ctx,
                      struct kms_buf *aad_out);
+
+/* ---- pkey.c: public-key cryptography (spec/algorithms.md §5-§7) ---- */
+
+/*
+ * The keystore drivers run the private-key halves (sign, decrypt) of a stored key through
+ * kms_pkey_sign / kms_pkey_decrypt when they hold the key in memory (the software driver); a
+ * token driver runs its own. Everything that needs only a public key (verify, encrypt, SPKI
+ * parsing, PEM) needs no keystore. EVP_PKEY is OpenSSL's; this header names it by its struct
+ * tag so that callers need no OpenSSL headers.
+ */
+struct evp_pkey_st;
+
+/* Signature algorithms (spec/algorithms.md §7.1). */
+enum kms_sign_alg {
+    KMS_SIGN_RSA_PSS_SHA_256 = 1,
+    KMS_SIGN_RSA_PKCS1_SHA_256,
+    KMS_SIGN_ECDSA_SHA_256,
+    KMS_SIGN_SM2DSA,
+};
+
+/* Public-key encryption algorithms (spec/algorithms.md §7.2, §5). */
+enum kms_pk_alg {
+    KMS_PK_RSAES_OAEP_SHA_256 = 1,
+    KMS_PK_RSAES_OAEP_SHA_1,
+    KMS_PK_RSAES_PKCS1_V1_5,
+    KMS_PK_SM2PKE,
+};
+
+/* Every signature input is a 32-byte digest (SHA-256, or SM3(Z_A ‖ M) for SM2DSA). */
+#define KMS_PKEY_DIGEST_LEN 32
+/* SM2PKE: longest plaintext, and the raw C1 (04‖x‖y) ‖ C3 (SM3) overhead around C2. */
+#define KMS_SM2_PLAINTEXT_MAX 6047
+#define KMS_SM2_C1_LEN        65
+#define KMS_SM2_C3_LEN        32
+#define KMS_SM2_OVERHEAD      (KMS_SM2_C1_LEN + KMS_SM2_C3_LEN)
+
+/* Wire names ("RSA_PSS_SHA_256", "RSAES_OAEP_SHA_256", ...); parsers return false if unknown. */
+bool kms_sign_alg_parse(const char *name, enum kms_sign_alg *out);
+bool kms_pk_alg_parse(const char *name, enum kms_pk_alg *out);
+const char *kms_pk_alg_name(enum kms_pk_alg alg);
+/* Whether alg applies to keys of spec (spec/algorithms.md §7.1, §7.2). */
+bool kms_sign_alg_fits(enum kms_key_spec spec, enum kms_sign_alg alg);
+bool kms_pk_alg_fits(enum kms_key_spec spec, enum kms_pk_alg alg);
+/* Longest plaintext alg encrypts under a key of spec: 190/214/245 for RSA_2048, 6047 for SM2. */
+size_t kms_pk_max_plaintext(enum kms_key_spec spec, enum kms_pk_alg alg);
+
+/*
+ * A wrapping key spec (WrappingKeySpec of GetParametersForImport, ExportDataKey and
+ * GenerateAndExportDataKey): RSA_2048 or EC_SM2. False for any other name.
+ */
+bool kms_wrapping_spec_parse(const char *name, enum kms_key_spec *out);
+
+/* The key spec of a key (RSA_2048, RSA_3072, EC_P256, EC_P256K, EC_SM2), else KMS_SPEC_NONE. */
+enum kms_key_spec kms_pkey_spec(const struct evp_pkey_st *pkey);
+/*
+ * Parses a DER SubjectPublicKeyInfo that must fill all of der and be a key of a spec kmsd knows
+ * (*spec_out, optional, gets it). KMS_E_INVALID_PARAMETER otherwise. *out: kms_pkey_free.
+ */
+kms_err kms_pkey_parse_public(const uint8_t *der, size_t len, struct evp_pkey_st **out,
+                              enum kms_key_spec *spec_out);
+/* Frees a key (NULL is fine); private keys are wiped by OpenSSL. */
+void kms_pkey_free(struct evp_pkey_st *pkey);
+
+/* A new key pair of an asymmetric spec; KMS_E_INTERNAL on failure. *out: kms_pkey_free. */
+kms_err kms_pkey_generate(enum kms_key_spec spec, struct evp_pkey_st **out);
+/* Appends the DER SubjectPublicKeyInfo of pkey. */
+kms_err kms_pkey_public_der(const struct evp_pkey_st *pkey, struct kms_buf *out);
+/* Appends the PKCS#8 PrivateKeyInfo DER of pkey: a secret, the caller wipes out. */
+kms_err kms_pkey_private_der(const struct evp_pkey_st *pkey, struct kms_buf *out);
+/* Loads a private key from PKCS#8 (or a traditional RSA/EC private key) DER; KMS_E_INTERNAL. */
+kms_err kms_pkey_from_private_der(const uint8_t *der, size_t len, struct evp_pkey_st **out);
+/*
+ * Appends the PEM text of a DER SubjectPublicKeyInfo: "-----BEGIN PUBLIC KEY-----", 64-column
+ * Base64 lines, "-----END PUBLIC KEY-----", each line ending in "\n".
+ */
+kms_err kms_pkey_public_pem(const uint8_t *der, size_t len, struct kms_buf *out);
+
+/*
+ * Encrypts pt with a public (or private) key, appending the ciphertext: RSA output is one modulus
+ * long; SM2PKE output is raw C1 ‖ C3 ‖ C2 with C1 = 04 ‖ x ‖ y. KMS_E_UNSUPPORTED_ALGORITHM when
+ * alg does not apply to the key; KMS_E_INVALID_PARAMETER for an empty or too long plaintext
+ * (kms_pk_max_plaintext).
+ */
+kms_err kms_pkey_encrypt(const struct evp_pkey_st *pkey, enum kms_pk_alg alg, const uint8_t *pt,
+                         size_t pt_len, struct kms_buf *ct);
+/*
+ * Decrypts with a private key, appending the plaintext (a secret: the caller wipes pt). RSA
+ * ciphertexts must be one modulus long; SM2PKE takes raw C1 ‖ C3 ‖ C2 or the GM/T 0009 DER
+ * form. KMS_E_UNSUPPORTED_ALGORITHM when alg does not apply to the key; KMS_E_INVALID_PARAMETER
+ * for any ciphertext that does not decrypt, whatever the reason (one answer for every failure).
+ */
+kms_err kms_pkey_decrypt(const struct evp_pkey_st *pkey, enum kms_pk_alg alg, const uint8_t *ct,
+                         size_t ct_len, struct kms_buf *pt);
+/*
+ * Signs a 32-byte digest with a private key, appending the signature (RSA: modulus length;
+ * ECDSA/SM2: DER SEQUENCE{r,s}). SM2DSA signs the digest as e = SM3(Z_A ‖ M) without hashing it
+ * again. KMS_E_INVALID_PARAMETER for another digest length; KMS_E_UNSUPPORTED_ALGORITHM when
+ * alg does not apply to the key.
+ */
+kms_err kms_pkey_sign(const struct evp_pkey_st *pkey, enum kms_sign_alg alg, const uint8_t *digest,
+                      size_t digest_len, struct kms_buf *sig);
+/*
+ * Verifies sig over a 32-byte digest: *valid is false for any signature that does not verify
+ * (wrong, damaged, malformed, another key's). Errors as kms_pkey_sign.
+ */
+kms_err kms_pkey_verify(const struct evp_pkey_st *pkey, enum kms_sign_alg alg,
+                        const uint8_t *digest, size_t digest_len, const uint8_t *sig,
+                        size_t sig_len, bool *valid);
+
+/*
+ * SM2 ciphertext layouts: raw C1 ‖ C3 ‖ C2 (C1 = 04 ‖ x ‖ y, 32-byte coordinates) and GM/T 0009
+ * DER SEQUENCE { INTEGER x, INTEGER y, OCTET STRING C3, OCTET STRING C2 } (what OpenSSL reads and
+ * writes). Each appends the other form; KMS_E_INVALID_PARAMETER when the input is not exactly
+ * one well-formed ciphertext (strict DER; C3 32 bytes; C2 at most KMS_SM2_PLAINTEXT_MAX bytes).
+ */
+kms_err kms_sm2_ct_raw_to_der(const uint8_t *raw, size_t len, struct kms_buf *der);
+kms_err kms_sm2_ct_der_to_raw(const uint8_t *der, size_t len, struct kms_buf *raw);
 
 #endif

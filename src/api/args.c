@@ -130,6 +130,11 @@ kms_err kms_check_length(struct kms_call *call, const char *name, const char *s,
     return KMS_OK;
 }
 
+kms_err kms_arg_dry_run(struct kms_call *call, bool *dry)
+{
+    return kms_arg_bool(call, "DryRun", false, dry);
+}
+
 void kms_out_page(struct kms_call *call, int64_t page, int64_t size, int64_t total)
 {
     cJSON_AddNumberToObject(call->out, "TotalCount", (double)total);

@@ -5,6 +5,7 @@
 #define KMS_API_INTERNAL_H
 
 #include "kms/api.h"
+#include "kms/crypto.h"
 
 /* keyref.c: the key and version caches. */
 kms_err kms_keyref_init(size_t capacity);
@@ -25,6 +26,30 @@ kms_err kms_secret_resolve(struct kms_call *call, const char *param, bool allow_
                            struct kms_secret_record *out);
 /* secrets.c: deletes the secrets whose recovery window has ended (the maintenance pass). */
 kms_err kms_secrets_sweep(struct kms_call *call);
+/* asymmetric.c: the key version an asymmetric operation runs on, shared with ReEncrypt. */
+struct kms_asym_target {
+    struct kms_key *at_key;
+    struct kms_version *at_version;
+    enum kms_sign_alg at_sign_alg; /* when usage is SIGN/VERIFY */
+    enum kms_pk_alg at_pk_alg;     /* when usage is ENCRYPT/DECRYPT */
+};
+
+/*
+ * Resolves an asymmetric operation's key (key_param, alias allowed) and version
+ * (version_param), and parses its algorithm (alg_param; NULL for none), in the order of
+ * spec/key-states.md §4: parameters (MissingParameter, InvalidParameter), key
+ * (KeyNotFound/AliasNotFound), Unsupported.KeySpec (symmetric) / Unsupported.KeyUsage (other
+ * usage than usage; KMS_USAGE_NONE accepts both) / Unsupported.Algorithm (not for this spec),
+ * state (Rejected.*), version (KeyVersionNotFound). Release with kms_asym_target_put.
+ */
+kms_err kms_asym_resolve(struct kms_call *call, const char *key_param, const char *version_param,
+                         const char *alg_param, enum kms_key_usage usage,
+                         struct kms_asym_target *out);
+void kms_asym_target_put(struct kms_asym_target *t);
+/* Private-key decryption with the target; a ciphertext that does not open -> InvalidParameter
+ * naming param. Appends to pt (the caller wipes it). */
+kms_err kms_asym_decrypt(struct kms_call *call, const struct kms_asym_target *t, const char *param,
+                         const uint8_t *ct, size_t ct_len, struct kms_buf *pt);
 
 /* dispatch.c: the action table, sorted by name. */
 const struct kms_action *kms_action_find(const char *name);

@@ -44,6 +44,7 @@ static void kms_version_unref(void *obj)
     if (atomic_fetch_sub(&v->v_refs, 1) == 1) {
         if (v->v_ks != NULL)
             v->v_ks->kk_ops->ks_release(v->v_ks);
+        kms_pkey_free(v->v_public);
         free(v->v_public_der);
         free(v);
     }
@@ -242,7 +243,12 @@ kms_err kms_version_get(struct kms_call *call, const struct kms_key_record *key,
     rec.public_der = NULL;
     ks = kms_keystore_for(key->protection);
     rc = KMS_OK;
-    if (ks == NULL) {
+    /* Parsed once per load: OpenSSL 3's decoders cost hundreds of microseconds per call. */
+    if (v->v_public_der != NULL &&
+        kms_pkey_parse_public(v->v_public_der, v->v_public_der_len, &v->v_public, NULL) != KMS_OK) {
+        kms_log_error("keyref: the public key of version %s does not parse", rec.version_id);
+        rc = KMS_E_INTERNAL;
+    } else if (ks == NULL) {
         kms_log_error("keyref: key %s needs the %s keystore, which is not configured", key->key_id,
                       kms_protection_name(key->protection));
         rc = KMS_E_UNAVAILABLE;

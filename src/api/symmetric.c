@@ -193,3 +193,19 @@ kms_err kms_out_b64(cJSON *obj, const char *name, const uint8_t *data, size_t le
     kms_buf_free_secret(&b);
     return rc;
 }
+
+kms_err kms_sym_usable_key(struct kms_call *call, const char *param, struct kms_key **out)
+{
+    kms_err rc = kms_key_resolve(call, param, KMS_REF_ANY, out);
+
+    if (rc != KMS_OK)
+        return rc;
+    rc = kms_key_check_symmetric(call, &(*out)->k_rec);
+    if (rc == KMS_OK)
+        rc = kms_key_check_usable(call, &(*out)->k_rec);
+    if (rc != KMS_OK) {
+        kms_key_put(*out);
+        *out = NULL;
+    }
+    return rc;
+}

@@ -35,21 +35,8 @@ struct kms_ks_ref {
     enum kms_key_spec spec;
 };
 
-/* Signature algorithms (spec/algorithms.md §7.1). */
-enum kms_sign_alg {
-    KMS_SIGN_RSA_PSS_SHA_256 = 1,
-    KMS_SIGN_RSA_PKCS1_SHA_256,
-    KMS_SIGN_ECDSA_SHA_256,
-    KMS_SIGN_SM2DSA,
-};
-
-/* Public-key encryption algorithms (spec/algorithms.md §7.2, §5). */
-enum kms_pk_alg {
-    KMS_PK_RSAES_OAEP_SHA_256 = 1,
-    KMS_PK_RSAES_OAEP_SHA_1,
-    KMS_PK_RSAES_PKCS1_V1_5,
-    KMS_PK_SM2PKE,
-};
+/* enum kms_sign_alg and enum kms_pk_alg (the algorithms of ks_sign, ks_decrypt) are in
+ * kms/crypto.h, shared with the public-key code of src/crypto/pkey.c. */
 
 struct kms_keystore_ops {
     const char *ks_name;

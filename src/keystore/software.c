@@ -6,6 +6,10 @@
  * (master_file.c), or in sealing mode an AES key inside a PKCS#11 token (p11_master.c). The
  * same master key seals small server secrets (access-key secrets, import tokens) with an
  * AAD that names their purpose, so one kind can never be replayed as another.
+ *
+ * Asymmetric versions keep their private key as wrapped PKCS#8 DER; a loaded version holds the
+ * EVP_PKEY, and signing and decryption run through src/crypto/pkey.c on it. The private key
+ * never leaves this file in any other form.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,7 +18,6 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
-#include <openssl/x509.h>
 
 #include "keystore.h"
 #include "kms/config.h"
@@ -123,51 +126,13 @@ static kms_err kms_sw_wrap_material(struct kms_keystore *ks, const struct kms_ks
     return rc;
 }
 
-static EVP_PKEY *kms_sw_generate_pkey(enum kms_key_spec spec)
-{
-    switch (spec) {
-    case KMS_SPEC_RSA_2048:
-        return EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)2048);
-    case KMS_SPEC_RSA_3072:
-        return EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)3072);
-    case KMS_SPEC_EC_P256:
-        return EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
-    case KMS_SPEC_EC_P256K:
-        return EVP_PKEY_Q_keygen(NULL, NULL, "EC", "secp256k1");
-    case KMS_SPEC_EC_SM2:
-        return EVP_PKEY_Q_keygen(NULL, NULL, "SM2");
-    default:
-        return NULL;
-    }
-}
-
-/* Appends the SubjectPublicKeyInfo DER of pkey. */
-static kms_err kms_sw_public_der(EVP_PKEY *pkey, struct kms_buf *out)
-{
-    int n = i2d_PUBKEY(pkey, NULL);
-    unsigned char *p;
-    kms_err rc;
-
-    if (n <= 0)
-        return KMS_E_INTERNAL;
-    rc = kms_buf_reserve(out, (size_t)n);
-    if (rc != KMS_OK)
-        return rc;
-    p = (unsigned char *)out->data + out->len;
-    if (i2d_PUBKEY(pkey, &p) != n)
-        return KMS_E_INTERNAL;
-    out->len += (size_t)n;
-    return KMS_OK;
-}
-
 static kms_err kms_sw_create(struct kms_keystore *ks, const struct kms_ks_ref *ref,
                              struct kms_buf *stored, struct kms_buf *public_der)
 {
     const struct kms_key_spec_info *info = kms_key_spec_get(ref->spec);
-    unsigned char *der = NULL;
-    EVP_PKEY *pkey;
+    struct kms_buf der = {0};
+    EVP_PKEY *pkey = NULL;
     kms_err rc;
-    int n;
 
     if (info == NULL)
         return KMS_E_INTERNAL;
@@ -180,18 +145,16 @@ static kms_err kms_sw_create(struct kms_keystore *ks, const struct kms_ks_ref *r
         OPENSSL_cleanse(material, sizeof(material));
         return rc;
     }
-    pkey = kms_sw_generate_pkey(ref->spec);
-    if (pkey == NULL)
-        return KMS_E_INTERNAL;
-    rc = kms_sw_public_der(pkey, public_der);
-    if (rc == KMS_OK) {
-        /* The private key is kept as wrapped PKCS#8 DER. */
-        n = i2d_PrivateKey(pkey, &der);
-        rc = n > 0 ? kms_sw_wrap_material(ks, ref, der, (size_t)n, stored) : KMS_E_INTERNAL;
-        if (der != NULL)
-            OPENSSL_clear_free(der, (size_t)n);
-    }
-    EVP_PKEY_free(pkey);
+    rc = kms_pkey_generate(ref->spec, &pkey);
+    if (rc == KMS_OK)
+        rc = kms_pkey_public_der(pkey, public_der);
+    /* The private key is kept as wrapped PKCS#8 DER. */
+    if (rc == KMS_OK)
+        rc = kms_pkey_private_der(pkey, &der);
+    if (rc == KMS_OK)
+        rc = kms_sw_wrap_material(ks, ref, (uint8_t *)der.data, der.len, stored);
+    kms_buf_free_secret(&der);
+    kms_pkey_free(pkey);
     return rc;
 }
 
@@ -257,10 +220,8 @@ static kms_err kms_sw_load(struct kms_keystore *ks, const struct kms_ks_ref *ref
             k->sk_alg = kms_sw_aead_for(ref->spec);
         }
     } else {
-        const unsigned char *p = plain;
-
-        k->sk_pkey = d2i_AutoPrivateKey(NULL, &p, (long)plain_len);
-        if (k->sk_pkey == NULL)
+        rc = kms_pkey_from_private_der(plain, plain_len, &k->sk_pkey);
+        if (rc == KMS_OK && kms_pkey_spec(k->sk_pkey) != ref->spec)
             rc = KMS_E_INTERNAL;
     }
     OPENSSL_cleanse(plain, stored_len);
@@ -307,14 +268,21 @@ static kms_err kms_sw_open(struct kms_ks_key *key, const uint8_t iv[KMS_AEAD_IV_
 static kms_err kms_sw_sign(struct kms_ks_key *key, enum kms_sign_alg alg, const uint8_t *digest,
                            size_t digest_len, struct kms_buf *sig)
 {
-    /* Asymmetric operations arrive with the asymmetric key work (issue 4). */
-    return KMS_E_UNSUPPORTED_KEY_SPEC;
+    struct kms_sw_key *k = (struct kms_sw_key *)key;
+
+    if (k->sk_pkey == NULL)
+        return KMS_E_UNSUPPORTED_KEY_SPEC;
+    return kms_pkey_sign(k->sk_pkey, alg, digest, digest_len, sig);
 }
 
 static kms_err kms_sw_decrypt(struct kms_ks_key *key, enum kms_pk_alg alg, const uint8_t *ct,
                               size_t ct_len, struct kms_buf *pt)
 {
-    return KMS_E_UNSUPPORTED_KEY_SPEC;
+    struct kms_sw_key *k = (struct kms_sw_key *)key;
+
+    if (k->sk_pkey == NULL)
+        return KMS_E_UNSUPPORTED_KEY_SPEC;
+    return kms_pkey_decrypt(k->sk_pkey, alg, ct, ct_len, pt);
 }
 
 static kms_err kms_sw_random(struct kms_keystore *ks, uint8_t *out, size_t len)

@@ -75,6 +75,7 @@ static const struct kms_setting kms_settings[] = {
     KMS_INT("keys", "max_pending_window_days", max_pending_window_days, 7, 366),
     KMS_BOOL("keys", "symmetric_manual_rotation", symmetric_manual_rotation),
     KMS_BOOL("keys", "gm_requires_hsm", gm_requires_hsm),
+    KMS_BOOL("keys", "rsa_pkcs1_encryption", rsa_pkcs1_encryption),
     KMS_INT("secrets", "max_secrets", max_secrets, 1, 10000000),
     KMS_INT("maintenance", "interval", maintenance_interval, 1, 86400),
     KMS_STR("pkcs11", "module", pkcs11_module),
@@ -114,6 +115,7 @@ void kms_config_defaults(struct kms_config *cfg)
     cfg->symmetric_manual_rotation = true;
     cfg->gm_requires_hsm = false;
     cfg->max_secrets = 2000;
+    cfg->rsa_pkcs1_encryption = false;
     cfg->maintenance_interval = 60;
     snprintf(cfg->pkcs11_master_key_label, sizeof(cfg->pkcs11_master_key_label), "kmsd-master");
 }
