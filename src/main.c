@@ -95,7 +95,8 @@ static void kms_parse_flags(int argc, char **argv, struct kms_config *cfg)
         kms_usage(stderr);
         exit(2);
     }
-    kms_config_finish(cfg);
+    if (!kms_config_finish(cfg, err, sizeof(err)))
+        kms_fatal("config: %s", err);
     if (cfg->threads == 0) {
         long cores = sysconf(_SC_NPROCESSORS_ONLN);
         cfg->threads = cores > 0 ? (int)cores : 2;

@@ -93,6 +93,11 @@ kms_err kms_check_length(struct kms_call *call, const char *name, const char *s,
 kms_err kms_arg_dry_run(struct kms_call *call, bool *dry);
 /* Adds the paging members PageNumber, PageSize, TotalCount to call->out. */
 void kms_out_page(struct kms_call *call, int64_t page, int64_t size, int64_t total);
+/* Longest ARN: acs:kms:<region>:<account>:<type>/<name> (spec/actions.md §0.6). */
+#define KMS_ARN_MAX (2 * KMS_CONFIG_STR + 2 * KMS_ID_MAX + 40)
+/* Writes the ARN of resource type ("key", "alias", "secret", ...) called name into out. */
+void kms_arn(const struct kms_call *call, const char *type, const char *name, char *out,
+             size_t size);
 /* cJSON helpers that treat allocation failure as KMS_E_INTERNAL. */
 kms_err kms_out_str(cJSON *obj, const char *name, const char *value);
 kms_err kms_out_time(cJSON *obj, const char *name, int64_t t); /* "" when t == 0 */

@@ -74,6 +74,6 @@ bool kms_config_set(struct kms_config *cfg, const char *section, const char *key
                     char *err, size_t errlen);
 
 /* Fills paths that default to places inside data_dir; call after file and flags. */
-void kms_config_finish(struct kms_config *cfg);
+bool kms_config_finish(struct kms_config *cfg, char *err, size_t errlen);
 
 #endif

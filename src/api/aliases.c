@@ -103,7 +103,7 @@ static kms_err kms_alias_list(struct kms_call *call, const char *key_id)
     struct kms_alias_record *aliases = NULL;
     size_t count = 0;
     int64_t page, size, total = 0;
-    char arn[sizeof(aliases->alias_name) + 2 * KMS_CONFIG_STR + 16];
+    char arn[KMS_ARN_MAX];
     cJSON *list;
     kms_err rc;
 
@@ -123,8 +123,7 @@ static kms_err kms_alias_list(struct kms_call *call, const char *key_id)
             rc = KMS_E_INTERNAL;
             break;
         }
-        snprintf(arn, sizeof(arn), "acs:kms:%s:%s:%s", call->cfg->region, call->cfg->account_id,
-                 aliases[i].alias_name);
+        kms_arn(call, "alias", aliases[i].alias_name + strlen("alias/"), arn, sizeof(arn));
         rc |= kms_out_str(item, "AliasName", aliases[i].alias_name);
         rc |= kms_out_str(item, "KeyId", aliases[i].key_id);
         rc |= kms_out_str(item, "AliasArn", arn);

@@ -142,6 +142,13 @@ void kms_out_page(struct kms_call *call, int64_t page, int64_t size, int64_t tot
     cJSON_AddNumberToObject(call->out, "PageSize", (double)size);
 }
 
+void kms_arn(const struct kms_call *call, const char *type, const char *name, char *out,
+             size_t size)
+{
+    snprintf(out, size, "acs:kms:%s:%s:%s/%s", call->cfg->region, call->cfg->account_id, type,
+             name);
+}
+
 kms_err kms_out_str(cJSON *obj, const char *name, const char *value)
 {
     return cJSON_AddStringToObject(obj, name, value ? value : "") ? KMS_OK : KMS_E_INTERNAL;

@@ -14,19 +14,12 @@
 #define KMS_DAY             86400
 #define KMS_DESCRIPTION_MAX 8192
 
-static void kms_arn(const struct kms_call *call, const char *type, const char *name, char *out,
-                    size_t size)
-{
-    snprintf(out, size, "acs:kms:%s:%s:%s/%s", call->cfg->region, call->cfg->account_id, type,
-             name);
-}
-
 kms_err kms_out_key_metadata(struct kms_call *call, cJSON *obj, const struct kms_key_record *k)
 {
     const struct kms_key_spec_info *info = kms_key_spec_get(k->spec);
     enum kms_key_state state = kms_key_effective_state(k, call->now);
     cJSON *md = cJSON_AddObjectToObject(obj, "KeyMetadata");
-    char arn[KMS_ID_MAX * 2 + 64];
+    char arn[KMS_ARN_MAX];
     char interval[32];
     kms_err rc = KMS_OK;
 
@@ -242,7 +235,7 @@ kms_err kms_api_describe_key(struct kms_call *call)
 
 kms_err kms_api_list_keys(struct kms_call *call)
 {
-    char arn[KMS_ID_MAX * 2 + 64];
+    char arn[KMS_ARN_MAX];
     int64_t page, size, total = 0;
     char **ids = NULL;
     size_t count = 0;

@@ -39,7 +39,6 @@
 #define KMS_SECRET_ROTATION_MIN    (6LL * 3600)
 #define KMS_SECRET_ROTATION_MAX    (8760LL * 3600)
 #define KMS_SECRETS_SERVICE_KEY    "secrets.service_key_id"
-#define KMS_SECRET_ARN_MAX         (KMS_ID_MAX * 2 + 64)
 
 static const char kms_stage_current[] = "ACSCurrent";
 static const char kms_stage_previous[] = "ACSPrevious";
@@ -85,11 +84,6 @@ static bool kms_stage_valid(const char *stage)
 {
     return kms_secret_label_valid(stage) &&
            (kms_stage_is_system(stage) || strncmp(stage, "ACS", 3) != 0);
-}
-
-static void kms_secret_arn(const struct kms_call *call, const char *name, char *out, size_t size)
-{
-    snprintf(out, size, "acs:kms:%s:%s:secret/%s", call->cfg->region, call->cfg->account_id, name);
 }
 
 /* acs:kms:<region>:<account>:secret/<name> -> name; NULL when the ARN is not one of ours. */
@@ -624,7 +618,7 @@ kms_err kms_api_create_secret(struct kms_call *call)
     struct kms_secret_record s;
     struct kms_secret_version_record v;
     struct kms_key *key = NULL;
-    char arn[KMS_SECRET_ARN_MAX];
+    char arn[KMS_ARN_MAX];
     int64_t count = 0;
     kms_err rc;
 
@@ -683,7 +677,7 @@ kms_err kms_api_create_secret(struct kms_call *call)
     if (rc != KMS_OK)
         goto out;
     snprintf(call->resource, sizeof(call->resource), "secret/%s", s.name);
-    kms_secret_arn(call, s.name, arn, sizeof(arn));
+    kms_arn(call, "secret", s.name, arn, sizeof(arn));
     rc |= kms_out_str(call->out, "Arn", arn);
     rc |= kms_out_str(call->out, "SecretName", s.name);
     rc |= kms_out_str(call->out, "VersionId", v.version_id);
@@ -962,7 +956,7 @@ static kms_err kms_out_secret_times(cJSON *obj, const struct kms_secret_record *
 kms_err kms_api_describe_secret(struct kms_call *call)
 {
     struct kms_secret_record s;
-    char arn[KMS_SECRET_ARN_MAX];
+    char arn[KMS_ARN_MAX];
     bool fetch_tags = false;
     kms_err rc;
 
@@ -972,7 +966,7 @@ kms_err kms_api_describe_secret(struct kms_call *call)
     rc = kms_secret_resolve(call, "SecretName", true, &s);
     if (rc != KMS_OK)
         return rc;
-    kms_secret_arn(call, s.name, arn, sizeof(arn));
+    kms_arn(call, "secret", s.name, arn, sizeof(arn));
     rc |= kms_out_str(call->out, "Arn", arn);
     rc |= kms_out_str(call->out, "SecretName", s.name);
     rc |= kms_out_str(call->out, "SecretType", s.secret_type);

@@ -294,36 +294,47 @@ bool kms_config_load_file(struct kms_config *cfg, const char *path, char *err, s
     return true;
 }
 
-static void kms_config_default_path(char *field, size_t size, const char *dir, const char *name)
+/* dir/name into out; false when it does not fit. */
+static bool kms_join_path(char *out, size_t size, const char *dir, const char *name)
 {
-    if (field[0] == '\0')
-        snprintf(field, size, "%s/%s", dir, name);
+    int n = snprintf(out, size, "%s/%s", dir, name);
+
+    return n > 0 && (size_t)n < size;
 }
 
-void kms_config_finish(struct kms_config *cfg)
+/* An unset path setting defaults to dir/name. */
+static bool kms_config_default_path(char *field, size_t size, const char *dir, const char *name)
+{
+    return field[0] != '\0' || kms_join_path(field, size, dir, name);
+}
+
+/* An unset path setting takes the systemd credential name when it exists. */
+static void kms_config_credential(char *field, size_t size, const char *name)
 {
     const char *creds = getenv("CREDENTIALS_DIRECTORY");
     char path[PATH_MAX];
 
-    kms_config_default_path(cfg->tls_cert_file, sizeof(cfg->tls_cert_file), cfg->data_dir,
-                            "tls/cert.pem");
-    kms_config_default_path(cfg->tls_key_file, sizeof(cfg->tls_key_file), cfg->data_dir,
-                            "tls/key.pem");
-    /* A systemd credential named master.key wins over the data directory's file. */
-    if (cfg->master_key_file[0] == '\0' && creds != NULL) {
-        snprintf(path, sizeof(path), "%s/master.key", creds);
-        if (access(path, R_OK) == 0)
-            snprintf(cfg->master_key_file, sizeof(cfg->master_key_file), "%s", path);
-    }
-    kms_config_default_path(cfg->master_key_file, sizeof(cfg->master_key_file), cfg->data_dir,
-                            "master.key");
-    /* The token's PIN may come as the systemd credential pkcs11.pin. */
-    if (cfg->pkcs11_pin_file[0] == '\0' && creds != NULL) {
-        snprintf(path, sizeof(path), "%s/pkcs11.pin", creds);
-        if (access(path, F_OK) == 0)
-            snprintf(cfg->pkcs11_pin_file, sizeof(cfg->pkcs11_pin_file), "%s", path);
+    if (field[0] == '\0' && creds != NULL && kms_join_path(path, sizeof(path), creds, name) &&
+        access(path, F_OK) == 0)
+        snprintf(field, size, "%s", path);
+}
+
+bool kms_config_finish(struct kms_config *cfg, char *err, size_t errlen)
+{
+    /* A systemd credential master.key (or pkcs11.pin) wins over the data directory's file. */
+    kms_config_credential(cfg->master_key_file, sizeof(cfg->master_key_file), "master.key");
+    kms_config_credential(cfg->pkcs11_pin_file, sizeof(cfg->pkcs11_pin_file), "pkcs11.pin");
+    if (!kms_config_default_path(cfg->tls_cert_file, sizeof(cfg->tls_cert_file), cfg->data_dir,
+                                 "tls/cert.pem") ||
+        !kms_config_default_path(cfg->tls_key_file, sizeof(cfg->tls_key_file), cfg->data_dir,
+                                 "tls/key.pem") ||
+        !kms_config_default_path(cfg->master_key_file, sizeof(cfg->master_key_file), cfg->data_dir,
+                                 "master.key")) {
+        snprintf(err, errlen, "server.data_dir: path too long");
+        return false;
     }
     if (cfg->host_id[0] == '\0' && gethostname(cfg->host_id, sizeof(cfg->host_id)) != 0)
         snprintf(cfg->host_id, sizeof(cfg->host_id), "kmsd");
     cfg->host_id[sizeof(cfg->host_id) - 1] = '\0';
+    return true;
 }

@@ -310,11 +310,13 @@ static int group_setup(void **state)
         if (strncmp(line, "SOFTHSM2_CONF=", 14) == 0)
             setenv("SOFTHSM2_CONF", line + 14, 1);
         else if (strncmp(line, "MODULE=", 7) == 0)
-            snprintf(module_path, sizeof(module_path), "%s", line + 7);
+            assert_true(snprintf(module_path, sizeof(module_path), "%s", line + 7) <
+                        (int)sizeof(module_path));
         else if (strncmp(line, "SLOT=", 5) == 0)
-            snprintf(slot_id, sizeof(slot_id), "%s", line + 5);
+            assert_true(snprintf(slot_id, sizeof(slot_id), "%s", line + 5) < (int)sizeof(slot_id));
         else if (strncmp(line, "PIN_FILE=", 9) == 0)
-            snprintf(pin_file, sizeof(pin_file), "%s", line + 9);
+            assert_true(snprintf(pin_file, sizeof(pin_file), "%s", line + 9) <
+                        (int)sizeof(pin_file));
     }
     status = pclose(f);
     assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
