@@ -176,4 +176,17 @@ void kms_blob_write_header(uint8_t out[KMS_BLOB_HEADER_LEN], enum kms_aead_alg a
 kms_err kms_blob_aad(const uint8_t header[KMS_BLOB_HEADER_LEN], const struct kms_context *ctx,
                      struct kms_buf *aad_out);
 
+/* ---- clientkey.c: the key pairs of application access points' client keys (actions.md I4) ---- */
+
+/*
+ * Generates an RSA-2048 key pair and a self-signed X.509 certificate (subject CN=cn, validity
+ * not_before..not_after, SHA-256). p12_der gets the private key and certificate as a PKCS#12
+ * protected by password (the caller wipes it after use); cert_pem gets the certificate, which is
+ * all kmsd keeps. The private key never leaves this function otherwise. KMS_E_INTERNAL when
+ * OpenSSL fails.
+ */
+kms_err kms_client_key_generate(const char *cn, int64_t not_before, int64_t not_after,
+                                const char *password, struct kms_buf *p12_der,
+                                struct kms_buf *cert_pem);
+
 #endif
