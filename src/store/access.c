@@ -235,7 +235,7 @@ kms_err kms_store_network_rule_list(struct kms_db *db, int64_t offset, int64_t l
 {
     static const char count_sql[] = "SELECT count(*) FROM network_rules";
     static const char list_sql[] = "SELECT name, rule_type FROM network_rules "
-                                   "ORDER BY created_at, name LIMIT ?1 OFFSET ?2";
+                                   "ORDER BY created_at, rowid LIMIT ?1 OFFSET ?2";
     struct kms_network_rule_record *list;
     sqlite3_stmt *st = kms_db_stmt(db, count_sql);
     size_t n = 0;
@@ -393,7 +393,7 @@ kms_err kms_store_policy_list(struct kms_db *db, int64_t offset, int64_t limit, 
                               size_t *count, int64_t *total)
 {
     static const char count_sql[] = "SELECT count(*) FROM policies";
-    static const char list_sql[] = "SELECT name FROM policies ORDER BY created_at, name "
+    static const char list_sql[] = "SELECT name FROM policies ORDER BY created_at, rowid "
                                    "LIMIT ? OFFSET ?";
     sqlite3_stmt *st = kms_db_stmt(db, count_sql);
     kms_err rc = kms_db_count(db, st, total);
@@ -520,7 +520,7 @@ kms_err kms_store_aap_list(struct kms_db *db, int64_t offset, int64_t limit,
 {
     static const char count_sql[] = "SELECT count(*) FROM aaps";
     static const char list_sql[] = "SELECT name, auth_method FROM aaps "
-                                   "ORDER BY created_at, name LIMIT ?1 OFFSET ?2";
+                                   "ORDER BY created_at, rowid LIMIT ?1 OFFSET ?2";
     struct kms_aap_record *list;
     sqlite3_stmt *st = kms_db_stmt(db, count_sql);
     size_t n = 0;
@@ -654,7 +654,7 @@ kms_err kms_store_client_key_list(struct kms_db *db, const char *aap_name,
     static const char sql[] = "SELECT client_key_id, aap_name, key_algorithm, not_before, "
                               "not_after, public_cert, created_at FROM client_keys "
                               "WHERE ?1 IS NULL OR aap_name = ?1 "
-                              "ORDER BY created_at, client_key_id";
+                              "ORDER BY created_at, rowid";
     struct kms_client_key_record *list = NULL;
     sqlite3_stmt *st = kms_db_stmt(db, sql);
     size_t n = 0, cap = 0;

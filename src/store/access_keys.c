@@ -135,7 +135,7 @@ kms_err kms_store_access_key_list(struct kms_db *db, const char *aap_name, int64
     static const char list_sql[] = "SELECT access_key_id, aap_name, description, enabled, "
                                    "created_at FROM access_keys WHERE admin = 0 AND "
                                    "(?1 IS NULL OR aap_name = ?1) "
-                                   "ORDER BY created_at, access_key_id LIMIT ?2 OFFSET ?3";
+                                   "ORDER BY created_at, rowid LIMIT ?2 OFFSET ?3";
     struct kms_access_key_record *list;
     sqlite3_stmt *st = kms_db_stmt(db, count_sql);
     size_t n = 0;
