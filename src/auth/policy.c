@@ -904,6 +904,20 @@ static const char *kms_res_type_name(enum kms_res_type t)
     return "";
 }
 
+/* "<type>/<name>" of the first resource into call->resource, for the audit record. */
+static void kms_authz_note_resource(struct kms_call *call, const struct kms_authz_res *res)
+{
+    const char *type = kms_res_type_name(res->ar_type);
+    size_t type_len = strlen(type), name_len = strlen(res->ar_name);
+
+    if (call->resource[0] != '\0' || !res->ar_known ||
+        type_len + 1 + name_len >= sizeof(call->resource))
+        return;
+    memcpy(call->resource, type, type_len);
+    call->resource[type_len] = '/';
+    memcpy(call->resource + type_len + 1, res->ar_name, name_len + 1);
+}
+
 kms_err kms_authorize(struct kms_call *call)
 {
     const struct kms_policy_rule *rule;
@@ -925,9 +939,8 @@ kms_err kms_authorize(struct kms_call *call)
     rc = kms_authz_name(call, rule, &req);
     if (rc != KMS_OK)
         goto out;
-    if (req.ar_count > 0 && call->resource[0] == '\0' && req.ar_items[0].ar_known)
-        snprintf(call->resource, sizeof(call->resource), "%s/%s",
-                 kms_res_type_name(req.ar_items[0].ar_type), req.ar_items[0].ar_name);
+    if (req.ar_count > 0)
+        kms_authz_note_resource(call, &req.ar_items[0]);
     rc = kms_authz_aap_get(call->db, call->principal.aap_name, &aap);
     if (rc != KMS_OK)
         goto out;
