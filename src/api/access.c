@@ -105,7 +105,8 @@ static kms_err kms_json_list(struct kms_call *call, const char *param, const cha
     cJSON *item;
 
     *out = NULL;
-    if (root == NULL || !cJSON_IsArray(root))
+    /* The size first: the duplicate check below is quadratic. */
+    if (root == NULL || !cJSON_IsArray(root) || (size_t)cJSON_GetArraySize(root) > max)
         goto invalid;
     cJSON_ArrayForEach(item, root)
     {

@@ -22,7 +22,8 @@
 #define KMS_CLIENT_KEY_PREFIX    "KAAP."
 #define KMS_CLIENT_KEY_ALGORITHM "RSA_2048"
 #define KMS_CLIENT_KEY_ORIGIN    "KMS_PROVIDED"
-#define KMS_CLIENT_KEY_YEARS     5 /* default validity */
+#define KMS_CLIENT_KEY_YEARS     5              /* default validity */
+#define KMS_TIME_LAST            253402300799LL /* 9999-12-31T23:59:59Z: the wire format's end */
 #define KMS_PASSWORD_MIN         8
 #define KMS_PASSWORD_MAX         64
 #define KMS_ACCESS_KEY_PREFIX    "AKkmsd"
@@ -134,6 +135,10 @@ kms_err kms_api_create_client_key(struct kms_call *call)
     }
     if (rc == KMS_OK && not_after <= not_before)
         rc = kms_fail(call, KMS_E_INVALID_PARAMETER, "NotAfter");
+    /* A default NotAfter past year 9999 cannot be written: the NotBefore is what is wrong. */
+    if (rc == KMS_OK && not_after > KMS_TIME_LAST)
+        rc = kms_fail(call, KMS_E_INVALID_PARAMETER,
+                      kms_arg(call, "NotAfter") ? "NotAfter" : "NotBefore");
     /* Fail early, before the slow key generation; checked again under the write lock. */
     if (rc == KMS_OK)
         rc = kms_credential_aap(call, aap_name, KMS_AAP_CLIENT_KEY);

@@ -468,6 +468,12 @@ class ClientKeyTest(AccessBase):
                  400, "InvalidParameter", "NotBefore")
         self.err(self.srv.call("CreateClientKey", AapName=aap, Password="abcd1234", NotBefore="2030-01-01T00:00:00Z",
                                NotAfter="tomorrow"), 400, "InvalidParameter", "NotAfter")
+        # Five years after a NotBefore in 9998 would be past what the wire format can say.
+        self.err(self.srv.call("CreateClientKey", AapName=aap, Password="abcd1234", NotBefore="9998-01-01T00:00:00Z"),
+                 400, "InvalidParameter", "NotBefore")
+        r = self.ok("CreateClientKey", AapName=aap, Password="abcd1234", NotBefore="9990-01-01T00:00:00Z",
+                    NotAfter="9999-12-31T23:59:59Z")
+        self.assertEqual(r["NotAfter"], "9999-12-31T23:59:59Z")
         r = self.ok("CreateClientKey", AapName=aap, Password="abcd1234", NotBefore="2028-02-29T00:00:00Z")
         self.assertEqual(r["NotAfter"], "2033-03-01T00:00:00Z")  # five years on, no Feb 29th
 
