@@ -604,6 +604,8 @@ class AccessKeyTest(AccessBase):
                  404, "Forbidden.ResourceNotFound")
         self.err(self.srv.call_v3("DeleteAccessKey", AccessKeyId="AKkmsdNoSuchKey000000000"), 404,
                  "Forbidden.ResourceNotFound")
+        self.err(self.srv.call_v3("DeleteAccessKey"), 400, "MissingParameter", "AccessKeyId")
+        self.err(self.srv.call_v3("UpdateAccessKey", Status="Enabled"), 400, "MissingParameter", "AccessKeyId")
         # With signature V1 the AccessKeyId parameter is the signer's own key: the admin's.
         self.err(self.srv.call("UpdateAccessKey", Status="Disabled"), 404, "Forbidden.ResourceNotFound")
         self.assertEqual(self.srv.call("DescribeRegions").status, 200)
