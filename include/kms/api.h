@@ -124,6 +124,18 @@ enum kms_ref_mode {
  */
 kms_err kms_key_resolve(struct kms_call *call, const char *param, enum kms_ref_mode mode,
                         struct kms_key **out);
+/*
+ * Names the key parameter param refers to without loading it (authorization needs only the
+ * name): an id as given, an ARN's KeyId, or the key an alias is bound to. MissingParameter,
+ * Unsupported.Alias (mode KMS_REF_ID_ONLY), AliasNotFound; KeyNotFound for an ARN of another
+ * region or account, or an id longer than any key id.
+ */
+kms_err kms_key_name(struct kms_call *call, const char *param, enum kms_ref_mode mode,
+                     char key_id[KMS_ID_MAX]);
+/* The same for a value ref that is not the whole parameter (e.g. one of ResourceId.N); param
+ * names it in errors. */
+kms_err kms_key_name_value(struct kms_call *call, const char *param, const char *ref,
+                           enum kms_ref_mode mode, char key_id[KMS_ID_MAX]);
 /* Like kms_key_resolve for a value that is not a parameter (e.g. a blob's key). */
 kms_err kms_key_lookup(struct kms_call *call, const char *key_id, struct kms_key **out);
 void kms_key_put(struct kms_key *key);
@@ -260,6 +272,31 @@ kms_err kms_api_rotate_secret(struct kms_call *call);
 kms_err kms_api_update_secret_rotation_policy(struct kms_call *call);
 /* random.c */
 kms_err kms_api_get_random_password(struct kms_call *call);
+/* access.c */
+kms_err kms_api_create_network_rule(struct kms_call *call);
+kms_err kms_api_describe_network_rule(struct kms_call *call);
+kms_err kms_api_list_network_rules(struct kms_call *call);
+kms_err kms_api_update_network_rule(struct kms_call *call);
+kms_err kms_api_delete_network_rule(struct kms_call *call);
+kms_err kms_api_create_policy(struct kms_call *call);
+kms_err kms_api_describe_policy(struct kms_call *call);
+kms_err kms_api_list_policies(struct kms_call *call);
+kms_err kms_api_update_policy(struct kms_call *call);
+kms_err kms_api_delete_policy(struct kms_call *call);
+kms_err kms_api_create_application_access_point(struct kms_call *call);
+kms_err kms_api_describe_application_access_point(struct kms_call *call);
+kms_err kms_api_list_application_access_points(struct kms_call *call);
+kms_err kms_api_update_application_access_point(struct kms_call *call);
+kms_err kms_api_delete_application_access_point(struct kms_call *call);
+/* access_credentials.c */
+kms_err kms_api_create_client_key(struct kms_call *call);
+kms_err kms_api_get_client_key(struct kms_call *call);
+kms_err kms_api_list_client_keys(struct kms_call *call);
+kms_err kms_api_delete_client_key(struct kms_call *call);
+kms_err kms_api_create_access_key(struct kms_call *call);
+kms_err kms_api_list_access_keys(struct kms_call *call);
+kms_err kms_api_update_access_key(struct kms_call *call);
+kms_err kms_api_delete_access_key(struct kms_call *call);
 
 /* ---- keys.c helpers shared with other groups ---- */
 

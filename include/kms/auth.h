@@ -228,6 +228,133 @@ kms_err kms_credentials_bootstrap(struct kms_db *db, int64_t now);
 /* n random characters from [A-Za-z0-9] into out (n+1 bytes). */
 kms_err kms_random_alnum(char *out, size_t n);
 
+/* ---- policy.c: authorization (spec/actions.md I0) ---- */
+
+struct kms_call;
+
+/* Permission templates (I0.2), as the bits of what a policy grants. */
+#define KMS_TPL_KEY_USER     0x01u /* CryptoServiceKeyUser */
+#define KMS_TPL_SECRET_USER  0x02u /* CryptoServiceSecretUser */
+#define KMS_TPL_KEY_ADMIN    0x04u /* KeyAdministrator */
+#define KMS_TPL_SECRET_ADMIN 0x08u /* SecretAdministrator */
+#define KMS_TPL_ACCESS_ADMIN 0x10u /* AccessAdministrator */
+/* In a rule row only: the template follows the type of the resource named (the tag actions). */
+#define KMS_TPL_BY_TYPE 0x80u
+
+#define KMS_TEMPLATE_PREFIX "RbacPermission/Template/"
+
+/* "RbacPermission/Template/<Name>" -> its KMS_TPL_* bit; 0 for any other text. */
+unsigned kms_policy_template(const char *s);
+
+/* The kinds of resource patterns can name. KMS_RES_ACCESS (access objects, the instance) has no
+ * pattern of its own: only "*" matches it. */
+enum kms_res_type {
+    KMS_RES_KEY,
+    KMS_RES_SECRET,
+    KMS_RES_CERT,
+    KMS_RES_ACCESS,
+};
+
+#define KMS_RES_NAME_MAX 255 /* longest name in a pattern (secret names are up to 192) */
+
+/* A parsed Resources pattern (I0.3). */
+struct kms_pattern {
+    enum {
+        KMS_PAT_ALL,  /* "*" */
+        KMS_PAT_TYPE, /* a type's wildcard: key, secret or certificate, then slash-star */
+        KMS_PAT_ONE,  /* "key/<KeyId>", "secret/<SecretName>", "certificate/<CertificateId>" */
+    } pt_kind;
+    enum kms_res_type pt_type;
+    char pt_name[KMS_RES_NAME_MAX + 1];
+};
+
+/*
+ * Parses one pattern; false when it is none of the forms of I0.3: an empty name, a '*' anywhere
+ * but as a whole "*" or as the whole name after "<type>/" (no partial wildcards), a character
+ * outside printable ASCII, a key "id" that is an alias or an ARN, or a secret name outside the
+ * secret-name alphabet.
+ */
+bool kms_pattern_parse(const char *s, struct kms_pattern *out);
+
+/* Whether p matches a resource of type t called name. name NULL stands for a resource whose name
+ * cannot be known (a ciphertext of an unknown key) or for the whole type (Create and List
+ * actions): then only "*" and the type's wildcard match. */
+bool kms_pattern_match(const struct kms_pattern *p, enum kms_res_type t, const char *name);
+
+/* An IPv4 network, host byte order. */
+struct kms_cidr {
+    uint32_t cd_addr; /* already masked */
+    uint32_t cd_mask;
+};
+
+/* "a.b.c.d" (= /32) or "a.b.c.d/n" with n 0-32 in decimal; host bits are cleared. Anything else,
+ * IPv6 text included, -> false. */
+bool kms_cidr_parse(const char *s, struct kms_cidr *out);
+/* A dotted-quad IPv4 address into host byte order; false for anything else. */
+bool kms_ipv4_parse(const char *s, uint32_t *out);
+bool kms_cidr_match(const struct kms_cidr *c, uint32_t addr);
+
+/* How an action names the resources a pattern must match (the Resource column of I0.6). */
+enum kms_rule_kind {
+    KMS_RULE_NONE,          /* template "—": any authenticated caller */
+    KMS_RULE_ALL,           /* "*" only (access objects, the instance) */
+    KMS_RULE_KEYS,          /* the key wildcard (Create / List actions) */
+    KMS_RULE_SECRETS,       /* the secret wildcard */
+    KMS_RULE_CERTS,         /* the certificate wildcard */
+    KMS_RULE_KEY,           /* the key of parameter pr_param: id or ARN */
+    KMS_RULE_KEY_ALIAS,     /* the key of parameter pr_param: id, ARN or alias */
+    KMS_RULE_KEY_PROTECTED, /* KeyId or ProtectedResourceArn (SetDeletionProtection) */
+    KMS_RULE_BLOB,          /* the key of the ciphertext in pr_param */
+    KMS_RULE_REENCRYPT,     /* SourceKeyId or the CiphertextBlob's key, and DestinationKeyId */
+    KMS_RULE_IMPORT,        /* KeyId, or the key of the ImportToken */
+    KMS_RULE_ALIAS_TARGET,  /* the key the alias in pr_param is bound to */
+    KMS_RULE_UPDATE_ALIAS,  /* the alias's key now and the new KeyId */
+    KMS_RULE_SECRET,        /* the secret of parameter pr_param: name or ARN */
+    KMS_RULE_CERT,          /* the certificate of parameter pr_param */
+    KMS_RULE_TAG_ONE,       /* exactly one of KeyId / SecretName / CertificateId */
+    KMS_RULE_TAG_MANY,      /* every ResourceId.N of ResourceType */
+    KMS_RULE_TAG_LIST,      /* the wildcard of ResourceType */
+};
+
+/* One row of the Action -> (template, resource) table. */
+struct kms_policy_rule {
+    const char *pr_action;
+    unsigned pr_template; /* one KMS_TPL_* bit; 0 for "—"; KMS_TPL_BY_TYPE */
+    enum kms_rule_kind pr_kind;
+    const char *pr_param; /* the parameter naming the resource, where the kind has one */
+};
+
+/* The row of action, or NULL (an action without a row is denied to access points). */
+const struct kms_policy_rule *kms_policy_rule_find(const char *action);
+/* The rows in table order (for tests); NULL past the end. */
+const struct kms_policy_rule *kms_policy_rule_at(size_t i);
+
+/*
+ * Reads the key an ImportToken was issued for (BYOK code installs it; until then
+ * ImportKeyMaterial without KeyId is denied to access points). KMS_OK with key_id filled;
+ * KMS_E_KEY_NOT_FOUND when the token is well-formed but its key is gone; any other error
+ * (KMS_E_INVALID_IMPORT_TOKEN ...) is returned to the caller as is.
+ */
+typedef kms_err (*kms_import_token_key_fn)(struct kms_call *call, const char *token,
+                                           char key_id[KMS_ID_MAX]);
+/* Installs fn; call before serving. */
+void kms_policy_set_import_token_hook(kms_import_token_key_fn fn);
+
+/* The cache of compiled AAP policies; checks that the rule table is sorted. */
+kms_err kms_policy_init(void);
+void kms_policy_shutdown(void);
+/* Forgets every compiled AAP: call after any change to network rules, policies, AAPs or access
+ * keys (after the commit). */
+void kms_policy_invalidate(void);
+
+/*
+ * May call->principal run call->action here? Admin keys: yes, at once. Access-point keys: the
+ * evaluation of I0.5 against the policies of their AAP, from call->req->peer_ip. Reads only the
+ * parameters that name resources (MissingParameter, InvalidParameter for a ciphertext that does
+ * not parse, Unsupported.Alias, AliasNotFound); a denial is KMS_E_NO_PERMISSION with no detail.
+ */
+kms_err kms_authorize(struct kms_call *call);
+
 /* ---- authenticate.c: the common checks, in the order of spec §3 ---- */
 
 struct kms_call;

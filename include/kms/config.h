@@ -34,6 +34,7 @@ struct kms_config {
     int timestamp_window; /* seconds either side of the server clock */
     bool require_nonce;
     size_t replay_cache_capacity; /* nonces remembered at once; full -> 503 */
+    int max_access_keys_per_aap;  /* CreateAccessKey limit per application access point */
     /* [keys] */
     char master_key_file[PATH_MAX];
     int max_keys;

@@ -294,5 +294,17 @@ kms_err kms_pkey_verify(const struct evp_pkey_st *pkey, enum kms_sign_alg alg,
  */
 kms_err kms_sm2_ct_raw_to_der(const uint8_t *raw, size_t len, struct kms_buf *der);
 kms_err kms_sm2_ct_der_to_raw(const uint8_t *der, size_t len, struct kms_buf *raw);
+/* ---- clientkey.c: the key pairs of application access points' client keys (actions.md I4) ---- */
+
+/*
+ * Generates an RSA-2048 key pair and a self-signed X.509 certificate (subject CN=cn, validity
+ * not_before..not_after, SHA-256). p12_der gets the private key and certificate as a PKCS#12
+ * protected by password (the caller wipes it after use); cert_pem gets the certificate, which is
+ * all kmsd keeps. The private key never leaves this function otherwise. KMS_E_INTERNAL when
+ * OpenSSL fails.
+ */
+kms_err kms_client_key_generate(const char *cn, int64_t not_before, int64_t not_after,
+                                const char *password, struct kms_buf *p12_der,
+                                struct kms_buf *cert_pem);
 
 #endif

@@ -284,6 +284,123 @@ kms_err kms_store_access_key_count(struct kms_db *db, bool admin_only, int64_t *
 kms_err kms_store_access_key_set_enabled(struct kms_db *db, const char *id, bool enabled);
 kms_err kms_store_access_key_delete(struct kms_db *db, const char *id);
 
+/* Access keys of application access points (never admin keys), one page in creation order, ties
+ * by id, of one AAP (aap_name) or of all (NULL); secret_wrapped stays NULL. out: owned array,
+ * released with kms_store_free_access_keys. */
+kms_err kms_store_access_key_list(struct kms_db *db, const char *aap_name, int64_t offset,
+                                  int64_t limit, struct kms_access_key_record **out, size_t *count,
+                                  int64_t *total);
+void kms_store_free_access_keys(struct kms_access_key_record *a, size_t count);
+/* Number of access keys of one AAP. */
+kms_err kms_store_access_key_count_aap(struct kms_db *db, const char *aap_name, int64_t *out);
+
+/* ---- access.c: network rules, policies, application access points, client keys ---- */
+
+/* Names of access objects: 1-64 characters (spec/actions.md I). */
+#define KMS_ACCESS_NAME_MAX 64
+
+struct kms_network_rule_record {
+    char name[KMS_ID_MAX];
+    char rule_type[16]; /* "Private" */
+    char *source_ips;   /* owned: JSON array text, e.g. ["10.0.0.0/8"] */
+    char *description;  /* owned */
+    int64_t created_at;
+};
+
+struct kms_policy_record {
+    char name[KMS_ID_MAX];
+    char *permissions;  /* owned: JSON array text of templates */
+    char *resources;    /* owned: JSON array text of patterns */
+    char *kms_instance; /* owned */
+    char *description;  /* owned */
+    char **rules;       /* owned: network rule names, in the order given */
+    size_t rule_count;
+    int64_t created_at;
+};
+
+struct kms_aap_record {
+    char name[KMS_ID_MAX];
+    char auth_method[16]; /* "ClientKey" or "AccessKey" */
+    char *description;    /* owned */
+    char **policies;      /* owned: policy names, in the order given */
+    size_t policy_count;
+    int64_t created_at;
+};
+
+struct kms_client_key_record {
+    char client_key_id[KMS_ID_MAX];
+    char aap_name[KMS_ID_MAX];
+    char key_algorithm[16];
+    int64_t not_before;
+    int64_t not_after;
+    char *public_cert; /* owned: PEM certificate */
+    int64_t created_at;
+};
+
+void kms_network_rule_record_free(struct kms_network_rule_record *r);
+void kms_policy_record_free(struct kms_policy_record *p);
+void kms_aap_record_free(struct kms_aap_record *a);
+void kms_client_key_record_free(struct kms_client_key_record *c);
+/* Frees an array of count records of each kind (from the list functions). */
+void kms_store_free_network_rules(struct kms_network_rule_record *r, size_t count);
+void kms_store_free_aaps(struct kms_aap_record *a, size_t count);
+void kms_store_free_client_keys(struct kms_client_key_record *c, size_t count);
+
+/* Inserts fail with KMS_E_RESOURCE_EXISTS when the name is taken; get, update and delete with
+ * KMS_E_RESOURCE_NOT_FOUND when it is unknown; delete with KMS_E_RESOURCE_IN_USE while another
+ * object refers to it. Names an object links to must exist (callers check, inside the
+ * transaction, with the _exists functions). */
+kms_err kms_store_network_rule_insert(struct kms_db *db, const struct kms_network_rule_record *r);
+kms_err kms_store_network_rule_get(struct kms_db *db, const char *name,
+                                   struct kms_network_rule_record *out);
+kms_err kms_store_network_rule_exists(struct kms_db *db, const char *name);
+/* Writes source_ips and description of r. */
+kms_err kms_store_network_rule_update(struct kms_db *db, const struct kms_network_rule_record *r);
+kms_err kms_store_network_rule_delete(struct kms_db *db, const char *name);
+/* One page (name and type only), creation order. out: owned array. */
+kms_err kms_store_network_rule_list(struct kms_db *db, int64_t offset, int64_t limit,
+                                    struct kms_network_rule_record **out, size_t *count,
+                                    int64_t *total);
+
+kms_err kms_store_policy_insert(struct kms_db *db, const struct kms_policy_record *p);
+kms_err kms_store_policy_get(struct kms_db *db, const char *name, struct kms_policy_record *out);
+kms_err kms_store_policy_exists(struct kms_db *db, const char *name);
+/* Writes every mutable column of p and replaces its network rule links. */
+kms_err kms_store_policy_update(struct kms_db *db, const struct kms_policy_record *p);
+kms_err kms_store_policy_delete(struct kms_db *db, const char *name);
+/* One page of policy names, creation order. names: owned array of owned strings. */
+kms_err kms_store_policy_list(struct kms_db *db, int64_t offset, int64_t limit, char ***names,
+                              size_t *count, int64_t *total);
+
+kms_err kms_store_aap_insert(struct kms_db *db, const struct kms_aap_record *a);
+kms_err kms_store_aap_get(struct kms_db *db, const char *name, struct kms_aap_record *out);
+/* Writes description and replaces the policy links. */
+kms_err kms_store_aap_update(struct kms_db *db, const struct kms_aap_record *a);
+/* KMS_E_RESOURCE_IN_USE while the AAP has client keys or access keys. */
+kms_err kms_store_aap_delete(struct kms_db *db, const char *name);
+/* One page (name and auth_method only), creation order. out: owned array. */
+kms_err kms_store_aap_list(struct kms_db *db, int64_t offset, int64_t limit,
+                           struct kms_aap_record **out, size_t *count, int64_t *total);
+
+/*
+ * What authorization needs about one AAP, read in one statement (one consistent snapshot): fn
+ * is called once per (policy, network rule) pair of the AAP's policies, in order, with rule and
+ * source_ips NULL for a policy that names no network rule. An unknown AAP calls fn never.
+ */
+typedef void (*kms_store_grant_fn)(const char *policy, const char *permissions,
+                                   const char *resources, const char *rule, const char *source_ips,
+                                   void *arg);
+kms_err kms_store_aap_grants(struct kms_db *db, const char *aap_name, kms_store_grant_fn fn,
+                             void *arg);
+
+kms_err kms_store_client_key_insert(struct kms_db *db, const struct kms_client_key_record *c);
+kms_err kms_store_client_key_get(struct kms_db *db, const char *id,
+                                 struct kms_client_key_record *out);
+kms_err kms_store_client_key_delete(struct kms_db *db, const char *id);
+/* Client keys of one AAP (aap_name) or of all (NULL), creation order. out: owned array. */
+kms_err kms_store_client_key_list(struct kms_db *db, const char *aap_name,
+                                  struct kms_client_key_record **out, size_t *count);
+
 /* ---- nonces.c: the replay cache's durable copy ---- */
 
 /* Inserts (or keeps) entries {hash, expires_at}. */

@@ -28,16 +28,29 @@ static const struct kms_action kms_actions[] = {
     {"AsymmetricSign", kms_api_asymmetric_sign},
     {"AsymmetricVerify", kms_api_asymmetric_verify},
     {"CancelKeyDeletion", kms_api_cancel_key_deletion},
+    {"CreateAccessKey", kms_api_create_access_key},
     {"CreateAlias", kms_api_create_alias},
+    {"CreateApplicationAccessPoint", kms_api_create_application_access_point},
+    {"CreateClientKey", kms_api_create_client_key},
     {"CreateKey", kms_api_create_key},
     {"CreateKeyVersion", kms_api_create_key_version},
+    {"CreateNetworkRule", kms_api_create_network_rule},
+    {"CreatePolicy", kms_api_create_policy},
     {"CreateSecret", kms_api_create_secret},
     {"Decrypt", kms_api_decrypt},
+    {"DeleteAccessKey", kms_api_delete_access_key},
     {"DeleteAlias", kms_api_delete_alias},
+    {"DeleteApplicationAccessPoint", kms_api_delete_application_access_point},
+    {"DeleteClientKey", kms_api_delete_client_key},
     {"DeleteKeyMaterial", kms_api_delete_key_material},
+    {"DeleteNetworkRule", kms_api_delete_network_rule},
+    {"DeletePolicy", kms_api_delete_policy},
     {"DeleteSecret", kms_api_delete_secret},
+    {"DescribeApplicationAccessPoint", kms_api_describe_application_access_point},
     {"DescribeKey", kms_api_describe_key},
     {"DescribeKeyVersion", kms_api_describe_key_version},
+    {"DescribeNetworkRule", kms_api_describe_network_rule},
+    {"DescribePolicy", kms_api_describe_policy},
     {"DescribeRegions", kms_api_describe_regions},
     {"DescribeSecret", kms_api_describe_secret},
     {"DescribeService", kms_api_describe_service},
@@ -48,15 +61,21 @@ static const struct kms_action kms_actions[] = {
     {"GenerateAndExportDataKey", kms_api_generate_and_export_data_key},
     {"GenerateDataKey", kms_api_generate_data_key},
     {"GenerateDataKeyWithoutPlaintext", kms_api_generate_data_key_without_plaintext},
+    {"GetClientKey", kms_api_get_client_key},
     {"GetParametersForImport", kms_api_get_parameters_for_import},
     {"GetPublicKey", kms_api_get_public_key},
     {"GetRandomPassword", kms_api_get_random_password},
     {"GetSecretValue", kms_api_get_secret_value},
     {"ImportKeyMaterial", kms_api_import_key_material},
+    {"ListAccessKeys", kms_api_list_access_keys},
     {"ListAliases", kms_api_list_aliases},
     {"ListAliasesByKeyId", kms_api_list_aliases_by_key_id},
+    {"ListApplicationAccessPoints", kms_api_list_application_access_points},
+    {"ListClientKeys", kms_api_list_client_keys},
     {"ListKeyVersions", kms_api_list_key_versions},
     {"ListKeys", kms_api_list_keys},
+    {"ListNetworkRules", kms_api_list_network_rules},
+    {"ListPolicies", kms_api_list_policies},
     {"ListResourceTags", kms_api_list_resource_tags},
     {"ListSecretVersionIds", kms_api_list_secret_version_ids},
     {"ListSecrets", kms_api_list_secrets},
@@ -71,8 +90,12 @@ static const struct kms_action kms_actions[] = {
     {"TagResources", kms_api_tag_resources},
     {"UntagResource", kms_api_untag_resource},
     {"UntagResources", kms_api_untag_resources},
+    {"UpdateAccessKey", kms_api_update_access_key},
     {"UpdateAlias", kms_api_update_alias},
+    {"UpdateApplicationAccessPoint", kms_api_update_application_access_point},
     {"UpdateKeyDescription", kms_api_update_key_description},
+    {"UpdateNetworkRule", kms_api_update_network_rule},
+    {"UpdatePolicy", kms_api_update_policy},
     {"UpdateRotationPolicy", kms_api_update_rotation_policy},
     {"UpdateSecret", kms_api_update_secret},
     {"UpdateSecretRotationPolicy", kms_api_update_secret_rotation_policy},
@@ -90,6 +113,11 @@ const struct kms_action *kms_action_find(const char *name)
                                          sizeof(kms_actions[0]), kms_action_cmp);
 
     return a ? a : kms_test_hook_action(name);
+}
+
+const struct kms_action *kms_action_at(size_t i)
+{
+    return i < KMS_ARRAY_LEN(kms_actions) ? &kms_actions[i] : NULL;
 }
 
 kms_err kms_api_init(const struct kms_config *cfg)
@@ -206,6 +234,9 @@ static kms_err kms_api_process(struct kms_call *call)
     call->db = kms_store_thread();
     if (call->db == NULL)
         return KMS_E_UNAVAILABLE;
+    rc = kms_authorize(call);
+    if (rc != KMS_OK)
+        return rc;
     return action->handler(call);
 }
 

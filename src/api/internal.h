@@ -50,8 +50,23 @@ void kms_asym_target_put(struct kms_asym_target *t);
  * naming param. Appends to pt (the caller wipes it). */
 kms_err kms_asym_decrypt(struct kms_call *call, const struct kms_asym_target *t, const char *param,
                          const uint8_t *ct, size_t ct_len, struct kms_buf *pt);
+/* access.c: what the access-control files share (spec/actions.md I). */
+#define KMS_AAP_CLIENT_KEY "ClientKey" /* AuthenticationMethod values */
+#define KMS_AAP_ACCESS_KEY "AccessKey"
+/* Names of access objects: 1-64 of A-Z a-z 0-9 _ - . */
+bool kms_access_name_valid(const char *name);
+/* Parameter param, required, a valid name (MissingParameter / InvalidParameter). */
+kms_err kms_access_name_arg(struct kms_call *call, const char *param, const char **out);
+/* Optional Description, 0-1024 characters; *out NULL when absent. */
+kms_err kms_access_description_arg(struct kms_call *call, const char **out);
+/* obj["Arn"] = acs:kms:<region>:<account>:<type>/<name>. */
+kms_err kms_access_arn(struct kms_call *call, cJSON *obj, const char *type, const char *name);
+/* After a committed change to access objects: authorization recompiles from the store. */
+void kms_access_changed(void);
 
 /* dispatch.c: the action table, sorted by name. */
 const struct kms_action *kms_action_find(const char *name);
+/* The i-th row of the action table (test hooks excluded), NULL past the end: for tests. */
+const struct kms_action *kms_action_at(size_t i);
 
 #endif

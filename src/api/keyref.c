@@ -165,29 +165,48 @@ static kms_err kms_key_from_arn(struct kms_call *call, const char *arn, const ch
     return KMS_OK;
 }
 
-kms_err kms_key_resolve(struct kms_call *call, const char *param, enum kms_ref_mode mode,
-                        struct kms_key **out)
+kms_err kms_key_name_value(struct kms_call *call, const char *param, const char *ref,
+                           enum kms_ref_mode mode, char key_id[KMS_ID_MAX])
 {
-    char alias_target[KMS_ID_MAX];
-    const char *ref, *key_id;
+    const char *id = ref;
     kms_err rc;
 
-    rc = kms_arg_required(call, param, &ref);
-    if (rc != KMS_OK)
-        return rc;
-    key_id = ref;
     if (strncmp(ref, "alias/", 6) == 0) {
         if (mode == KMS_REF_ID_ONLY)
             return kms_fail(call, KMS_E_UNSUPPORTED_ALIAS, param);
-        rc = kms_store_alias_get(call->db, ref, alias_target);
-        if (rc != KMS_OK)
-            return rc;
-        key_id = alias_target;
-    } else if (strncmp(ref, "acs:kms:", 8) == 0) {
-        rc = kms_key_from_arn(call, ref, &key_id);
+        return kms_store_alias_get(call->db, ref, key_id);
+    }
+    if (strncmp(ref, "acs:kms:", 8) == 0) {
+        rc = kms_key_from_arn(call, ref, &id);
         if (rc != KMS_OK)
             return rc;
     }
+    if (strlen(id) >= KMS_ID_MAX)
+        return KMS_E_KEY_NOT_FOUND;
+    memcpy(key_id, id, strlen(id) + 1);
+    return KMS_OK;
+}
+
+kms_err kms_key_name(struct kms_call *call, const char *param, enum kms_ref_mode mode,
+                     char key_id[KMS_ID_MAX])
+{
+    const char *ref;
+    kms_err rc = kms_arg_required(call, param, &ref);
+
+    if (rc != KMS_OK)
+        return rc;
+    return kms_key_name_value(call, param, ref, mode, key_id);
+}
+
+kms_err kms_key_resolve(struct kms_call *call, const char *param, enum kms_ref_mode mode,
+                        struct kms_key **out)
+{
+    char key_id[KMS_ID_MAX];
+    kms_err rc;
+
+    rc = kms_key_name(call, param, mode, key_id);
+    if (rc != KMS_OK)
+        return rc;
     rc = kms_key_lookup(call, key_id, out);
     if (rc != KMS_OK)
         return rc;

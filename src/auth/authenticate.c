@@ -75,6 +75,8 @@ kms_err kms_auth_init(const struct kms_config *cfg)
         return KMS_E_INTERNAL;
     rc = kms_credentials_init();
     if (rc == KMS_OK)
+        rc = kms_policy_init();
+    if (rc == KMS_OK)
         rc = kms_nonce_hash_key(db, key);
     if (rc == KMS_OK)
         rc = kms_nonce_cache_create(cfg->replay_cache_capacity, key, &kms_nonces);
@@ -99,6 +101,7 @@ void kms_auth_shutdown(void)
 {
     kms_nonce_cache_free(kms_nonces);
     kms_nonces = NULL;
+    kms_policy_shutdown();
     kms_credentials_shutdown();
 }
 

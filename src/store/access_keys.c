@@ -118,3 +118,78 @@ kms_err kms_store_access_key_delete(struct kms_db *db, const char *id)
         return KMS_E_ACCESS_KEY_NOT_FOUND;
     return rc;
 }
+
+void kms_store_free_access_keys(struct kms_access_key_record *a, size_t count)
+{
+    for (size_t i = 0; a != NULL && i < count; i++)
+        kms_access_key_record_free(&a[i]);
+    free(a);
+}
+
+kms_err kms_store_access_key_list(struct kms_db *db, const char *aap_name, int64_t offset,
+                                  int64_t limit, struct kms_access_key_record **out, size_t *count,
+                                  int64_t *total)
+{
+    static const char count_sql[] = "SELECT count(*) FROM access_keys WHERE admin = 0 AND "
+                                    "(?1 IS NULL OR aap_name = ?1)";
+    static const char list_sql[] = "SELECT access_key_id, aap_name, description, enabled, "
+                                   "created_at FROM access_keys WHERE admin = 0 AND "
+                                   "(?1 IS NULL OR aap_name = ?1) "
+                                   "ORDER BY created_at, rowid LIMIT ?2 OFFSET ?3";
+    struct kms_access_key_record *list;
+    sqlite3_stmt *st = kms_db_stmt(db, count_sql);
+    size_t n = 0;
+    kms_err err;
+    int rc;
+
+    if (st == NULL)
+        return KMS_E_INTERNAL;
+    if (aap_name != NULL)
+        sqlite3_bind_text(st, 1, aap_name, -1, SQLITE_STATIC);
+    err = kms_db_count(db, st, total);
+    if (err != KMS_OK)
+        return err;
+    st = kms_db_stmt(db, list_sql);
+    if (st == NULL)
+        return KMS_E_INTERNAL;
+    if (aap_name != NULL)
+        sqlite3_bind_text(st, 1, aap_name, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, limit);
+    sqlite3_bind_int64(st, 3, offset);
+    list = calloc(limit > 0 ? (size_t)limit : 1, sizeof(*list));
+    if (list == NULL) {
+        sqlite3_reset(st);
+        return KMS_E_INTERNAL;
+    }
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW && (int64_t)n < limit) {
+        struct kms_access_key_record *a = &list[n++];
+
+        kms_db_column_copy(st, 0, a->access_key_id, sizeof(a->access_key_id));
+        kms_db_column_copy(st, 1, a->aap_name, sizeof(a->aap_name));
+        a->description = kms_db_column_strdup(st, 2);
+        a->enabled = sqlite3_column_int(st, 3) != 0;
+        a->created_at = sqlite3_column_int64(st, 4);
+        if (a->description == NULL) {
+            rc = SQLITE_NOMEM;
+            break;
+        }
+    }
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+        kms_store_free_access_keys(list, n);
+        return rc == SQLITE_NOMEM ? KMS_E_INTERNAL : kms_db_err(db, rc, "access key list");
+    }
+    *out = list;
+    *count = n;
+    return KMS_OK;
+}
+
+kms_err kms_store_access_key_count_aap(struct kms_db *db, const char *aap_name, int64_t *out)
+{
+    static const char sql[] = "SELECT count(*) FROM access_keys WHERE admin = 0 AND aap_name = ?";
+    sqlite3_stmt *st = kms_db_stmt(db, sql);
+
+    if (st != NULL)
+        sqlite3_bind_text(st, 1, aap_name, -1, SQLITE_STATIC);
+    return kms_db_count(db, st, out);
+}

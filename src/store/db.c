@@ -112,6 +112,48 @@ static const char *const kms_migrations[] = {
      * (400 InvalidParameter). Ids only: nothing secret outlives the key.
      */
     "CREATE TABLE destroyed_versions (version_id TEXT PRIMARY KEY, destroyed_at INTEGER NOT NULL);",
+    /* 4: access control (spec/actions.md I): network rules, policies, application access
+     * points with their policy links, client keys; access keys already carry aap_name. */
+    "CREATE TABLE network_rules ("
+    "  name TEXT PRIMARY KEY,"
+    "  rule_type TEXT NOT NULL,"
+    "  source_ips TEXT NOT NULL,"
+    "  description TEXT NOT NULL DEFAULT '',"
+    "  created_at INTEGER NOT NULL);"
+    "CREATE TABLE policies ("
+    "  name TEXT PRIMARY KEY,"
+    "  permissions TEXT NOT NULL,"
+    "  resources TEXT NOT NULL,"
+    "  kms_instance TEXT NOT NULL,"
+    "  description TEXT NOT NULL DEFAULT '',"
+    "  created_at INTEGER NOT NULL);"
+    "CREATE TABLE policy_network_rules ("
+    "  policy_name TEXT NOT NULL REFERENCES policies(name) ON DELETE CASCADE,"
+    "  rule_name TEXT NOT NULL REFERENCES network_rules(name),"
+    "  position INTEGER NOT NULL,"
+    "  PRIMARY KEY (policy_name, rule_name));"
+    "CREATE INDEX policy_network_rules_by_rule ON policy_network_rules(rule_name);"
+    "CREATE TABLE aaps ("
+    "  name TEXT PRIMARY KEY,"
+    "  auth_method TEXT NOT NULL,"
+    "  description TEXT NOT NULL DEFAULT '',"
+    "  created_at INTEGER NOT NULL);"
+    "CREATE TABLE aap_policies ("
+    "  aap_name TEXT NOT NULL REFERENCES aaps(name) ON DELETE CASCADE,"
+    "  policy_name TEXT NOT NULL REFERENCES policies(name),"
+    "  position INTEGER NOT NULL,"
+    "  PRIMARY KEY (aap_name, policy_name));"
+    "CREATE INDEX aap_policies_by_policy ON aap_policies(policy_name);"
+    "CREATE TABLE client_keys ("
+    "  client_key_id TEXT PRIMARY KEY,"
+    "  aap_name TEXT NOT NULL REFERENCES aaps(name),"
+    "  key_algorithm TEXT NOT NULL,"
+    "  not_before INTEGER NOT NULL,"
+    "  not_after INTEGER NOT NULL,"
+    "  public_cert TEXT NOT NULL,"
+    "  created_at INTEGER NOT NULL);"
+    "CREATE INDEX client_keys_by_aap ON client_keys(aap_name, created_at);"
+    "CREATE INDEX access_keys_by_aap ON access_keys(aap_name, created_at);",
 };
 
 static void kms_db_close(struct kms_db *db)

@@ -9,7 +9,7 @@
 
 #include "kms/store.h"
 
-#define KMS_DB_MAX_STMTS 128
+#define KMS_DB_MAX_STMTS 256
 
 struct kms_db {
     sqlite3 *db_handle;

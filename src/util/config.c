@@ -67,6 +67,7 @@ static const struct kms_setting kms_settings[] = {
     KMS_INT("auth", "timestamp_window", timestamp_window, 60, 86400),
     KMS_BOOL("auth", "require_nonce", require_nonce),
     KMS_SIZE("auth", "replay_cache_capacity", replay_cache_capacity, 1024, 1000000000),
+    KMS_INT("auth", "max_access_keys_per_aap", max_access_keys_per_aap, 1, 10000),
     KMS_STR("keys", "master_key_file", master_key_file),
     KMS_INT("keys", "max_keys", max_keys, 1, 10000000),
     KMS_INT("keys", "max_aliases", max_aliases, 1, 10000000),
@@ -107,6 +108,7 @@ void kms_config_defaults(struct kms_config *cfg)
              "+AES-128-GCM:+CHACHA20-POLY1305:%SERVER_PRECEDENCE");
     cfg->timestamp_window = 900;
     cfg->replay_cache_capacity = 9000000;
+    cfg->max_access_keys_per_aap = 10;
     cfg->max_keys = 2000;
     cfg->max_aliases = 300;
     cfg->max_key_versions = 10000;
