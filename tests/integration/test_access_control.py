@@ -380,11 +380,12 @@ class ResolutionTest(AuthzBase):
             self.assertEqual((r.status, r.code), (400, "InvalidParameter"), r)
         r = self.call(ak, "Decrypt")
         self.assertEqual((r.status, r.code), (400, "MissingParameter"), r)
-        # A blob of a version kmsd does not know: only a wildcard can match.
+        # A blob of a version kmsd never made: only a wildcard can match, and the caller it
+        # lets through learns the blob is not valid (a destroyed key's blob would be a 404).
         forged = forged_blob(self.blob1)
         self.denied(ak, "Decrypt", CiphertextBlob=forged)
         every = self.principal(["CryptoServiceKeyUser"], ["key/*"])
-        self.not_denied(every, "Decrypt", 404, "Forbidden.KeyNotFound", CiphertextBlob=forged)
+        self.not_denied(every, "Decrypt", 400, "InvalidParameter", CiphertextBlob=forged)
 
     def test_create_and_list_need_the_wildcard(self):
         one = self.principal(["KeyAdministrator"], ["key/" + self.k1])
