@@ -162,6 +162,8 @@ static void kms_db_close(struct kms_db *db)
         return;
     for (int i = 0; i < db->db_stmt_count; i++)
         sqlite3_finalize(db->db_stmts[i]);
+    free(db->db_stmts);
+    free(db->db_stmt_sql);
     sqlite3_close(db->db_handle);
     free(db);
 }
@@ -371,13 +373,23 @@ sqlite3_stmt *kms_db_stmt(struct kms_db *db, const char *sql)
         kms_log_error("store: cannot prepare statement: %s", sqlite3_errmsg(db->db_handle));
         return NULL;
     }
-    if (db->db_stmt_count < KMS_DB_MAX_STMTS) {
-        db->db_stmt_sql[db->db_stmt_count] = sql;
-        db->db_stmts[db->db_stmt_count++] = st;
-    } else {
-        /* Never expected: raise KMS_DB_MAX_STMTS. Leaking one statement beats failing. */
-        kms_log_warn("store: statement cache full");
+    if (db->db_stmt_count == db->db_stmt_cap) {
+        int cap = db->db_stmt_cap ? db->db_stmt_cap * 2 : 64;
+        const char **sqls = realloc(db->db_stmt_sql, (size_t)cap * sizeof(*sqls));
+        sqlite3_stmt **stmts;
+
+        if (sqls != NULL)
+            db->db_stmt_sql = sqls;
+        stmts = sqls ? realloc(db->db_stmts, (size_t)cap * sizeof(*stmts)) : NULL;
+        if (stmts == NULL) {
+            sqlite3_finalize(st);
+            return NULL;
+        }
+        db->db_stmts = stmts;
+        db->db_stmt_cap = cap;
     }
+    db->db_stmt_sql[db->db_stmt_count] = sql;
+    db->db_stmts[db->db_stmt_count++] = st;
     return st;
 }
 

@@ -9,14 +9,13 @@
 
 #include "kms/store.h"
 
-#define KMS_DB_MAX_STMTS 256
-
 struct kms_db {
     sqlite3 *db_handle;
     /* Statements are cached by the address of their (static) SQL text. */
-    const char *db_stmt_sql[KMS_DB_MAX_STMTS];
-    sqlite3_stmt *db_stmts[KMS_DB_MAX_STMTS];
+    const char **db_stmt_sql;
+    sqlite3_stmt **db_stmts;
     int db_stmt_count;
+    int db_stmt_cap;
     int db_in_tx;
 };
 
