@@ -28,7 +28,7 @@ kms_err kms_out_key_metadata(struct kms_call *call, cJSON *obj, const struct kms
     const struct kms_key_spec_info *info = kms_key_spec_get(k->spec);
     enum kms_key_state state = kms_key_effective_state(k, call->now);
     cJSON *md = cJSON_AddObjectToObject(obj, "KeyMetadata");
-    char arn[KMS_ID_MAX * 2 + 64];
+    char arn[KMS_ID_MAX + 2 * KMS_CONFIG_STR + 16]; /* region and account id are config strings */
     char interval[32];
     kms_err rc = KMS_OK;
 
@@ -277,7 +277,7 @@ kms_err kms_api_describe_key(struct kms_call *call)
 
 kms_err kms_api_list_keys(struct kms_call *call)
 {
-    char arn[KMS_ID_MAX * 2 + 64];
+    char arn[KMS_ID_MAX + 2 * KMS_CONFIG_STR + 16]; /* region and account id are config strings */
     int64_t page, size, total = 0;
     char **ids = NULL;
     size_t count = 0;

@@ -179,7 +179,13 @@ static kms_err kms_auth_principal(struct kms_call *call, const char *id,
         *out = NULL;
         return KMS_E_ACCESS_KEY_DISABLED;
     }
-    snprintf(call->principal.access_key_id, sizeof(call->principal.access_key_id), "%s", id);
+    /* A stored id always fits; checked so that no build can copy a longer one in part. */
+    if (strlen(id) >= sizeof(call->principal.access_key_id)) {
+        kms_credential_put(*out);
+        *out = NULL;
+        return KMS_E_ACCESS_KEY_NOT_FOUND;
+    }
+    memcpy(call->principal.access_key_id, id, strlen(id) + 1);
     call->principal.admin = (*out)->cr_admin;
     snprintf(call->principal.aap_name, sizeof(call->principal.aap_name), "%s", (*out)->cr_aap_name);
     return KMS_OK;

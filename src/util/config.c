@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "kms/config.h"
+#include "kms/log.h"
 
 enum kms_setting_type {
     KMS_SET_STR,    /* bounded string */
@@ -285,8 +286,9 @@ bool kms_config_load_file(struct kms_config *cfg, const char *path, char *err, s
 
 static void kms_config_default_path(char *field, size_t size, const char *dir, const char *name)
 {
-    if (field[0] == '\0')
-        snprintf(field, size, "%s/%s", dir, name);
+    /* A data directory too long for its own file names must not quietly point elsewhere. */
+    if (field[0] == '\0' && snprintf(field, size, "%s/%s", dir, name) >= (int)size)
+        kms_fatal("config: %s/%s: path too long", dir, name);
 }
 
 void kms_config_finish(struct kms_config *cfg)
