@@ -20,6 +20,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <math.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -142,6 +143,7 @@ static atomic_ullong kms_load_issued; /* counted requests issued (--requests) */
 static atomic_flag kms_load_error_shown = ATOMIC_FLAG_INIT;
 static atomic_flag kms_load_io_error_shown = ATOMIC_FLAG_INIT;
 static pthread_mutex_t kms_load_print_mu = PTHREAD_MUTEX_INITIALIZER;
+static char *kms_load_made_blob; /* Decrypt's CiphertextBlob when kms-load made it */
 
 /* ---- small helpers ---- */
 
@@ -164,16 +166,16 @@ static void kms_load_usage(FILE *to)
         "\n"
         "  --endpoint HOST:PORT   the server (TLS 1.3 only; certificates are not verified unless\n"
         "                         --cacert is given)\n"
-        "  --action NAME          Encrypt (default), Decrypt, GenerateDataKey or any action\n"
+        "  -a, --action NAME      Encrypt (default), Decrypt, GenerateDataKey or any action\n"
         "  --key-id ID            KeyId parameter (Encrypt, GenerateDataKey; Decrypt without a\n"
         "                         CiphertextBlob uses it to make one first)\n"
         "  --plaintext-size N     Encrypt: N random bytes of Plaintext (default 32, up to 6144)\n"
         "  --param NAME=VALUE     any further parameter, repeatable (plain text, not encoded)\n"
-        "  --connections N        keep-alive connections (default 32)\n"
-        "  --threads N            client threads sharing them (default 2)\n"
-        "  --duration SECONDS     measured time (default 10)\n"
-        "  --requests N           measure N requests instead of a duration\n"
-        "  --warmup SECONDS       unmeasured load before measuring (default 2)\n"
+        "  -c, --connections N    keep-alive connections (default 32)\n"
+        "  -t, --threads N        client threads sharing them (default 2)\n"
+        "  -d, --duration SECONDS measured time (default 10; a trailing \"s\" is allowed)\n"
+        "  -n, --requests N       measure N requests instead of a duration\n"
+        "  -w, --warmup SECONDS   unmeasured load before measuring (default 2)\n"
         "  --server-pid PID       report this process's CPU time per request (with its direct\n"
         "                         children, e.g. nginx workers); repeatable\n"
         "  --once                 send one request, print the status and body, exit 0 on 200\n"
@@ -208,6 +210,8 @@ static bool kms_load_parse_double(const char *s, double min, double *out)
 
     errno = 0;
     v = strtod(s, &end);
+    if (end != s && *end == 's') /* "10s", as wrk takes it */
+        end++;
     if (errno != 0 || end == s || *end != '\0' || !(v >= min))
         return false;
     *out = v;
@@ -1019,6 +1023,7 @@ static bool kms_load_make_blob(struct kms_load_opts *o)
             if (strcmp(o->names[i], "Plaintext") == 0) {
                 o->names[i] = "CiphertextBlob";
                 o->values[i] = blob;
+                kms_load_made_blob = blob;
             }
         ok = true;
     }
@@ -1051,6 +1056,10 @@ static void kms_load_report(const struct kms_load_opts *o, struct kms_load_threa
     p50 = kms_load_hist_percentile(hist, done, 50) / 1e6;
     p90 = kms_load_hist_percentile(hist, done, 90) / 1e6;
     p99 = kms_load_hist_percentile(hist, done, 99) / 1e6;
+    /* A bucket's middle can lie above the largest sample in it. */
+    p50 = fmin(p50, (double)max_ns / 1e6);
+    p90 = fmin(p90, (double)max_ns / 1e6);
+    p99 = fmin(p99, (double)max_ns / 1e6);
     if (o->npids > 0 && done > 0 && hz > 0)
         server_us = (double)server_ticks / (double)hz * 1e6 / (double)done;
     if (done > 0)
@@ -1130,7 +1139,7 @@ int main(int argc, char **argv)
     o->duration = 10;
     o->warmup = 2;
     for (;;) {
-        opt = getopt_long(argc, argv, "", options, NULL);
+        opt = getopt_long(argc, argv, "a:c:d:n:t:w:", options, NULL);
         if (opt == -1)
             break;
         switch (opt) {
@@ -1250,18 +1259,22 @@ int main(int argc, char **argv)
         o->names[o->nparams] = "KeyId";
         o->values[o->nparams++] = key_id;
         if (!kms_load_make_blob(o))
-            return 1;
+            goto out;
         o->nparams--; /* KeyId was only for the Encrypt */
     }
 
     if (o->once) {
         struct kms_load_conn c = {0};
 
-        if (!kms_load_one(&c))
-            return 1;
-        printf("HTTP %d\n%.*s\n", c.lc_status, (int)(c.lc_resp_len - c.lc_head_len),
-               c.lc_resp + c.lc_head_len);
-        return c.lc_status == 200 ? 0 : 1;
+        if (kms_load_one(&c)) {
+            printf("HTTP %d\n%.*s\n", c.lc_status, (int)(c.lc_resp_len - c.lc_head_len),
+                   c.lc_resp + c.lc_head_len);
+            status = c.lc_status == 200 ? 0 : 1;
+        }
+        kms_load_disconnect(&c);
+        kms_buf_free(&c.lc_req);
+        free(c.lc_resp);
+        goto out;
     }
 
     /* Every connection is open and past its handshake before the clock starts. */
@@ -1348,6 +1361,7 @@ out:
     free(conns);
     free(threads);
     free(plaintext);
+    free(kms_load_made_blob);
     SSL_CTX_free(kms_load_ctx);
     freeaddrinfo(kms_load_addr);
     return status;
