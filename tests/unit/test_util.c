@@ -2,7 +2,6 @@
  * test_util.c - the shared helpers (src/util/util.c) and the error table (src/util/error.c):
  * wire time, UUIDs, hex, constant-time compare, UTF-8 checks, buffers, error messages.
  */
-#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -148,34 +147,6 @@ static void test_uuid_generate(void **state)
     for (int i = 0; i < N; i++) {
         memset(ids[i], 'x', KMS_UUID_LEN);
         kms_uuid_generate(ids[i]);
-        assert_uuid_v4_text(ids[i]);
-        for (int j = 0; j < i; j++)
-            assert_string_not_equal(ids[i], ids[j]);
-    }
-}
-
-/* Ids are cut from per-thread pools of random bytes: across refills and threads none repeats. */
-enum { KMS_TEST_UUIDS = 300 }; /* several 64-id pools per thread */
-
-static void *kms_test_uuid_thread(void *arg)
-{
-    char(*ids)[KMS_UUID_LEN] = arg;
-
-    for (int i = 0; i < KMS_TEST_UUIDS; i++)
-        kms_uuid_generate(ids[i]);
-    return NULL;
-}
-
-static void test_uuid_generate_pools_and_threads(void **state)
-{
-    static char ids[2 * KMS_TEST_UUIDS][KMS_UUID_LEN];
-    pthread_t t;
-
-    (void)state;
-    assert_int_equal(pthread_create(&t, NULL, kms_test_uuid_thread, ids[KMS_TEST_UUIDS]), 0);
-    kms_test_uuid_thread(ids[0]);
-    assert_int_equal(pthread_join(t, NULL), 0);
-    for (int i = 0; i < 2 * KMS_TEST_UUIDS; i++) {
         assert_uuid_v4_text(ids[i]);
         for (int j = 0; j < i; j++)
             assert_string_not_equal(ids[i], ids[j]);
@@ -555,27 +526,16 @@ static void test_err_message_truncation(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_time_format),
-        cmocka_unit_test(test_time_parse_valid),
-        cmocka_unit_test(test_time_round_trip),
-        cmocka_unit_test(test_time_parse_rejects),
-        cmocka_unit_test(test_uuid_generate),
-        cmocka_unit_test(test_uuid_generate_pools_and_threads),
-        cmocka_unit_test(test_uuid_parse_unparse),
-        cmocka_unit_test(test_uuid_parse_rejects),
-        cmocka_unit_test(test_hex_encode),
-        cmocka_unit_test(test_ct_equal),
-        cmocka_unit_test(test_utf8_valid),
-        cmocka_unit_test(test_utf8_length),
-        cmocka_unit_test(test_buf_append_growth),
-        cmocka_unit_test(test_buf_reserve),
-        cmocka_unit_test(test_buf_printf),
-        cmocka_unit_test(test_buf_reset),
-        cmocka_unit_test(test_strndup),
-        cmocka_unit_test(test_err_info_table),
-        cmocka_unit_test(test_err_info_rows),
-        cmocka_unit_test(test_err_message),
-        cmocka_unit_test(test_err_message_truncation),
+        cmocka_unit_test(test_time_format),        cmocka_unit_test(test_time_parse_valid),
+        cmocka_unit_test(test_time_round_trip),    cmocka_unit_test(test_time_parse_rejects),
+        cmocka_unit_test(test_uuid_generate),      cmocka_unit_test(test_uuid_parse_unparse),
+        cmocka_unit_test(test_uuid_parse_rejects), cmocka_unit_test(test_hex_encode),
+        cmocka_unit_test(test_ct_equal),           cmocka_unit_test(test_utf8_valid),
+        cmocka_unit_test(test_utf8_length),        cmocka_unit_test(test_buf_append_growth),
+        cmocka_unit_test(test_buf_reserve),        cmocka_unit_test(test_buf_printf),
+        cmocka_unit_test(test_buf_reset),          cmocka_unit_test(test_strndup),
+        cmocka_unit_test(test_err_info_table),     cmocka_unit_test(test_err_info_rows),
+        cmocka_unit_test(test_err_message),        cmocka_unit_test(test_err_message_truncation),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
