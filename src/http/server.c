@@ -323,10 +323,17 @@ kms_err kms_server_start(const struct kms_config *cfg, struct kms_server **out, 
                                             cfg->max_connections_per_ip, NULL};
     opts[n++] =
         (struct MHD_OptionItem){MHD_OPTION_CONNECTION_TIMEOUT, cfg->connection_timeout, NULL};
-    /* Room for the longest request line the SDKs send (all parameters in the URL). */
-    opts[n++] = (struct MHD_OptionItem){
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-        (intptr_t)(cfg->max_url_bytes * 2 + KMS_HTTP_HEADER_ALLOWANCE), NULL};
+    /*
+     * Room for the longest request line the SDKs send (all parameters in the URL) and the
+     * headers, and no more: libmicrohttpd zeroes the whole pool after every request, so its
+     * size is paid on each one (twice the URL limit cost 12 us of CPU per Encrypt). A request
+     * line up to max_url_bytes is served, one up to about max_url_bytes + 60 KiB gets our JSON
+     * RequestSize error, a longer one libmicrohttpd's own 414 (tests/integration/
+     * test_request_size.py).
+     */
+    opts[n++] =
+        (struct MHD_OptionItem){MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+                                (intptr_t)(cfg->max_url_bytes + KMS_HTTP_HEADER_ALLOWANCE), NULL};
     opts[n++] =
         (struct MHD_OptionItem){MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)kms_http_uri_cb, srv};
     opts[n++] =

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include <openssl/crypto.h>
+#include <openssl/rand.h>
 #include <uuid/uuid.h>
 
 #include "kms/util.h"
@@ -203,12 +204,33 @@ bool kms_duration_parse(const char *s, int64_t *out)
     *out = n * unit;
     return true;
 }
+/*
+ * Every request needs a RequestId, and libuuid's uuid_generate_random() makes a getrandom()
+ * system call for each one (about 4 us, 5 % of an Encrypt's server CPU). Each thread instead
+ * draws 1 KiB from OpenSSL's CSPRNG at a time and cuts 64 UUIDs from it; every UUID is still
+ * 122 random bits from the CSPRNG, used once. kmsd never forks, so no two processes share a pool.
+ */
+#define KMS_UUID_POOL_BYTES 1024
+
+static _Thread_local uint8_t kms_uuid_pool[KMS_UUID_POOL_BYTES];
+static _Thread_local size_t kms_uuid_pool_left;
 
 void kms_uuid_generate(char out[KMS_UUID_LEN])
 {
     uuid_t u;
 
-    uuid_generate_random(u);
+    if (kms_uuid_pool_left < sizeof(u)) {
+        if (RAND_bytes(kms_uuid_pool, sizeof(kms_uuid_pool)) != 1) {
+            uuid_generate_random(u); /* OpenSSL failed: libuuid's own source still works */
+            uuid_unparse_lower(u, out);
+            return;
+        }
+        kms_uuid_pool_left = sizeof(kms_uuid_pool);
+    }
+    memcpy(u, kms_uuid_pool + sizeof(kms_uuid_pool) - kms_uuid_pool_left, sizeof(u));
+    kms_uuid_pool_left -= sizeof(u);
+    u[6] = (uint8_t)((u[6] & 0x0f) | 0x40); /* version 4 (random) */
+    u[8] = (uint8_t)((u[8] & 0x3f) | 0x80); /* variant RFC 4122 */
     uuid_unparse_lower(u, out);
 }
 
