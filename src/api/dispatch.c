@@ -28,6 +28,7 @@ static const struct kms_action kms_actions[] = {
     {"AsymmetricSign", kms_api_asymmetric_sign},
     {"AsymmetricVerify", kms_api_asymmetric_verify},
     {"CancelKeyDeletion", kms_api_cancel_key_deletion},
+    {"ConnectKmsInstance", kms_api_connect_kms_instance},
     {"CreateAlias", kms_api_create_alias},
     {"CreateKey", kms_api_create_key},
     {"CreateKeyVersion", kms_api_create_key_version},
@@ -36,6 +37,7 @@ static const struct kms_action kms_actions[] = {
     {"DeleteAlias", kms_api_delete_alias},
     {"DeleteKeyMaterial", kms_api_delete_key_material},
     {"DeleteSecret", kms_api_delete_secret},
+    {"DescribeAccountKmsStatus", kms_api_describe_account_kms_status},
     {"DescribeKey", kms_api_describe_key},
     {"DescribeKeyVersion", kms_api_describe_key_version},
     {"DescribeRegions", kms_api_describe_regions},
@@ -48,6 +50,9 @@ static const struct kms_action kms_actions[] = {
     {"GenerateAndExportDataKey", kms_api_generate_and_export_data_key},
     {"GenerateDataKey", kms_api_generate_data_key},
     {"GenerateDataKeyWithoutPlaintext", kms_api_generate_data_key_without_plaintext},
+    {"GenerateMac", kms_api_generate_mac},
+    {"GenerateRandom", kms_api_generate_random},
+    {"GetKmsInstance", kms_api_get_kms_instance},
     {"GetParametersForImport", kms_api_get_parameters_for_import},
     {"GetPublicKey", kms_api_get_public_key},
     {"GetRandomPassword", kms_api_get_random_password},
@@ -57,10 +62,12 @@ static const struct kms_action kms_actions[] = {
     {"ListAliasesByKeyId", kms_api_list_aliases_by_key_id},
     {"ListKeyVersions", kms_api_list_key_versions},
     {"ListKeys", kms_api_list_keys},
+    {"ListKmsInstances", kms_api_list_kms_instances},
     {"ListResourceTags", kms_api_list_resource_tags},
     {"ListSecretVersionIds", kms_api_list_secret_version_ids},
     {"ListSecrets", kms_api_list_secrets},
     {"ListTagResources", kms_api_list_tag_resources},
+    {"OpenKmsService", kms_api_open_kms_service},
     {"PutSecretValue", kms_api_put_secret_value},
     {"ReEncrypt", kms_api_re_encrypt},
     {"RestoreSecret", kms_api_restore_secret},
@@ -73,10 +80,12 @@ static const struct kms_action kms_actions[] = {
     {"UntagResources", kms_api_untag_resources},
     {"UpdateAlias", kms_api_update_alias},
     {"UpdateKeyDescription", kms_api_update_key_description},
+    {"UpdateKmsInstanceBindVpc", kms_api_update_kms_instance_bind_vpc},
     {"UpdateRotationPolicy", kms_api_update_rotation_policy},
     {"UpdateSecret", kms_api_update_secret},
     {"UpdateSecretRotationPolicy", kms_api_update_secret_rotation_policy},
     {"UpdateSecretVersionStage", kms_api_update_secret_version_stage},
+    {"VerifyMac", kms_api_verify_mac},
 };
 
 static int kms_action_cmp(const void *key, const void *elem)
@@ -206,6 +215,9 @@ static kms_err kms_api_process(struct kms_call *call)
     call->db = kms_store_thread();
     if (call->db == NULL)
         return KMS_E_UNAVAILABLE;
+    rc = kms_service_check_opened(call);
+    if (rc != KMS_OK)
+        return rc;
     return action->handler(call);
 }
 

@@ -51,6 +51,13 @@ void kms_asym_target_put(struct kms_asym_target *t);
 kms_err kms_asym_decrypt(struct kms_call *call, const struct kms_asym_target *t, const char *param,
                          const uint8_t *ct, size_t ct_len, struct kms_buf *pt);
 
+/* service.c: Forbidden.KmsServiceNotEnabled while the account is not opened ([server] auto_open =
+ * false and no OpenKmsService yet), except for the actions that find out about and open it. */
+kms_err kms_service_check_opened(struct kms_call *call);
+/* instances.c: a DKMSInstanceId-like parameter, when present, must be the server's instance id
+ * (InvalidParameter otherwise). */
+kms_err kms_check_instance_id(struct kms_call *call, const char *param);
+
 /* dispatch.c: the action table, sorted by name. */
 const struct kms_action *kms_action_find(const char *name);
 
