@@ -93,6 +93,14 @@ static void kms_p11_label_of(const struct kms_ks_ref *ref, char *out, size_t siz
     snprintf(out, size, "kmsd/%s/%s", ref->key_id, ref->version_id);
 }
 
+/*
+ * An AES key for a version. Where the token derives with CKM_AES_ECB_ENCRYPT_DATA, the key may
+ * also derive (CKA_DERIVE), for its MAC keys (kms_p11_mac), and CKA_ALLOWED_MECHANISMS keeps it
+ * to CKM_AES_GCM and that derivation: a mechanism such as CKM_XOR_BASE_AND_DATA or
+ * CKM_CONCATENATE_BASE_AND_DATA could otherwise copy the material into an extractable key.
+ * ECB_ENCRYPT_DATA only gives E_K of chosen blocks, which GCM encryption already gives whoever
+ * may log in. A token that refuses the attribute gets keys without CKA_DERIVE (and no MACs).
+ */
 static kms_err kms_p11_gen_aes(struct kms_p11 *p, struct kms_p11_session *s,
                                const struct kms_ks_ref *ref, const char *label, CK_ULONG len)
 {
@@ -100,6 +108,8 @@ static kms_err kms_p11_gen_aes(struct kms_p11 *p, struct kms_p11_session *s,
     CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
     CK_KEY_TYPE type = CKK_AES;
     CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
+    CK_MECHANISM_TYPE allowed[] = {CKM_AES_GCM, CKM_AES_ECB_ENCRYPT_DATA};
+    bool derive = kms_p11_has(p, KMS_P11_CAP_AES_DERIVE);
     CK_ATTRIBUTE tmpl[] = {
         {CKA_CLASS, &cls, sizeof(cls)},
         {CKA_KEY_TYPE, &type, sizeof(type)},
@@ -114,15 +124,24 @@ static kms_err kms_p11_gen_aes(struct kms_p11 *p, struct kms_p11_session *s,
         {CKA_UNWRAP, &no, sizeof(no)},
         {CKA_SIGN, &no, sizeof(no)},
         {CKA_VERIFY, &no, sizeof(no)},
-        /* Only to derive the version's MAC keys in the token (kms_p11_mac). Whoever can log in
-         * may already encrypt with the key, so deriving adds no power over it. */
-        {CKA_DERIVE, &yes, sizeof(yes)},
         {CKA_ID, (void *)ref->version_id, strlen(ref->version_id)},
         {CKA_LABEL, (void *)label, strlen(label)},
+        /* The last two only where the key derives its MAC keys. */
+        {CKA_DERIVE, &yes, sizeof(yes)},
+        {CKA_ALLOWED_MECHANISMS, allowed, sizeof(allowed)},
     };
+    CK_ULONG count = KMS_ARRAY_LEN(tmpl) - (derive ? 0 : 2);
     CK_OBJECT_HANDLE obj;
-    CK_RV rv = p->p_fn->C_GenerateKey(s->s_handle, &m, tmpl, KMS_ARRAY_LEN(tmpl), &obj);
+    CK_RV rv = p->p_fn->C_GenerateKey(s->s_handle, &m, tmpl, count, &obj);
 
+    if (derive && (rv == CKR_ATTRIBUTE_TYPE_INVALID || rv == CKR_ATTRIBUTE_VALUE_INVALID ||
+                   rv == CKR_TEMPLATE_INCONSISTENT)) {
+        kms_log_warn("pkcs11: the token '%s' refused CKA_ALLOWED_MECHANISMS on an AES key (%s): "
+                     "new HSM keys cannot make MACs",
+                     p->p_label, kms_p11_rv_name(rv));
+        kms_p11_drop_caps(p, KMS_P11_CAP_AES_DERIVE);
+        rv = p->p_fn->C_GenerateKey(s->s_handle, &m, tmpl, KMS_ARRAY_LEN(tmpl) - 2, &obj);
+    }
     return rv == CKR_OK ? KMS_OK : kms_p11_fail(p, s, rv, "C_GenerateKey (AES)");
 }
 
