@@ -625,8 +625,8 @@ static kms_err kms_p11_mac(struct kms_ks_key *key, enum kms_mac_alg alg, const u
                                                   mech, msg, len, out, &n, &refused));
     if (rc == KMS_E_UNSUPPORTED_ALGORITHM) {
         /* Most likely a key object made before kmsd derived MAC keys (CKA_DERIVE false). */
-        kms_log_warn("pkcs11: the token '%s' refused to derive a %s key from version %s (%s): "
-                     "no MACs with that version",
+        kms_log_warn("pkcs11: the token '%s' refused to derive or use a %s key of version %s "
+                     "(%s): no such MACs with that version",
                      k->pk_p11->p_label, kms_mac_alg_name(alg), k->pk_version,
                      kms_p11_rv_name(refused));
         if (refused == CKR_KEY_FUNCTION_NOT_PERMITTED)
