@@ -93,6 +93,7 @@ class NotOpenedTest(unittest.TestCase):
                 t.join()
             self.assertEqual(sorted(r.status for r in results), [200] + [400] * 5, results)
             self.assertTrue(all(r.code == "Forbidden.Opened" for r in results if r.status == 400))
+            self.assertEqual(srv.stop(), 0)
 
 
 class InstanceTest(KmsTestCase):
@@ -280,6 +281,7 @@ class ConfiguredInstanceTest(KmsTestCase):
             with self.assertRaises(RuntimeError):
                 srv.start(timeout=15)
             self.assertIn("server.instance_id", srv.stderr_text())
+            self.assertNotEqual(srv.stop(), 0)
             srv.__exit__(None, None, None)
 
 
