@@ -1,6 +1,7 @@
 /*
- * p11_op.c - one single-part operation with a key object (sign, encrypt, decrypt), and AES-GCM
- * in the blob format of software keys (ciphertext and a separate 16-byte tag).
+ * p11_op.c - one single-part operation with a key object (sign, encrypt, decrypt), AES-GCM
+ * in the blob format of software keys (ciphertext and a separate 16-byte tag), and HMAC under a
+ * key derived in the token from an AES key object (MACs, kms_p11_derived_hmac).
  *
  * An operation takes a pooled session, resolves the object's cached handle, and runs
  * C_xInit + C_x. A stale handle (the token renumbered its objects) is looked up again and the
