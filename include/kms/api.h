@@ -208,6 +208,16 @@ kms_err kms_arg_data_key_length(struct kms_call *call, int64_t *len);
 /* service.c */
 kms_err kms_api_describe_regions(struct kms_call *call);
 kms_err kms_api_describe_service(struct kms_call *call);
+kms_err kms_api_open_kms_service(struct kms_call *call);
+kms_err kms_api_describe_account_kms_status(struct kms_call *call);
+/* instances.c */
+kms_err kms_api_connect_kms_instance(struct kms_call *call);
+kms_err kms_api_get_kms_instance(struct kms_call *call);
+kms_err kms_api_list_kms_instances(struct kms_call *call);
+kms_err kms_api_update_kms_instance_bind_vpc(struct kms_call *call);
+/* mac.c */
+kms_err kms_api_generate_mac(struct kms_call *call);
+kms_err kms_api_verify_mac(struct kms_call *call);
 /* keys.c */
 kms_err kms_api_create_key(struct kms_call *call);
 kms_err kms_api_describe_key(struct kms_call *call);
@@ -297,6 +307,7 @@ kms_err kms_api_create_access_key(struct kms_call *call);
 kms_err kms_api_list_access_keys(struct kms_call *call);
 kms_err kms_api_update_access_key(struct kms_call *call);
 kms_err kms_api_delete_access_key(struct kms_call *call);
+kms_err kms_api_generate_random(struct kms_call *call);
 
 /* ---- keys.c helpers shared with other groups ---- */
 

@@ -26,6 +26,8 @@ struct kms_config {
     char region[KMS_CONFIG_STR];
     char account_id[KMS_CONFIG_STR];
     char host_id[KMS_CONFIG_STR]; /* HostId in error bodies */
+    bool auto_open;               /* the account counts as opened (OpenKmsService) from the start */
+    char instance_id[KMS_CONFIG_STR]; /* the one virtual KMS instance (spec/actions.md B) */
     /* [tls] */
     char tls_cert_file[PATH_MAX];
     char tls_key_file[PATH_MAX];

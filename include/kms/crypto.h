@@ -307,4 +307,46 @@ kms_err kms_client_key_generate(const char *cn, int64_t not_before, int64_t not_
                                 const char *password, struct kms_buf *p12_der,
                                 struct kms_buf *cert_pem);
 
+/* ---- hmac.c: HMAC for GenerateMac / VerifyMac (spec/algorithms.md §8) ---- */
+
+enum kms_mac_alg {
+    KMS_MAC_HMAC_SM3 = 1,
+    KMS_MAC_HMAC_SHA_224,
+    KMS_MAC_HMAC_SHA_256,
+    KMS_MAC_HMAC_SHA_384,
+    KMS_MAC_HMAC_SHA_512,
+};
+
+#define KMS_MAC_MAX_LEN 64 /* HMAC-SHA-512 */
+/* The domain-separation label of MAC-key derivation: never an encryption key's use. */
+#define KMS_MAC_LABEL "kms-mac-v1"
+/* Length of a derived software MAC key (the output of HMAC-SHA-256 / HMAC-SM3). */
+#define KMS_MAC_KEY_LEN 32
+/* Length of the token derivation input kms_mac_derivation_data gives (four AES blocks). */
+#define KMS_MAC_DERIVATION_LEN 64
+
+/* Wire names "HMAC_SM3", "HMAC_SHA_224", ...; the parser returns false for anything else. */
+bool kms_mac_alg_parse(const char *name, enum kms_mac_alg *out);
+const char *kms_mac_alg_name(enum kms_mac_alg alg);
+/* Aliyun_SM4 -> HMAC_SM3 only; Aliyun_AES_256/128 -> the four SHA-2 HMACs; nothing else. */
+bool kms_mac_alg_fits(enum kms_key_spec spec, enum kms_mac_alg alg);
+/* Whether spec can have MACs at all (a symmetric spec with at least one algorithm). */
+bool kms_mac_spec_supported(enum kms_key_spec spec);
+/* Length of alg's MAC in bytes (32 for SM3, 28/32/48/64 for SHA-224/256/384/512). */
+size_t kms_mac_len(enum kms_mac_alg alg);
+/* out (kms_mac_len(alg) bytes, *out_len) = HMAC-alg(key, msg). KMS_E_INTERNAL on failure. */
+kms_err kms_hmac(enum kms_mac_alg alg, const uint8_t *key, size_t key_len, const uint8_t *msg,
+                 size_t len, uint8_t out[KMS_MAC_MAX_LEN], size_t *out_len);
+/*
+ * The MAC key of a software key version: HMAC-H(material, KMS_MAC_LABEL ‖ Algorithm name),
+ * H = SM3 for Aliyun_SM4 keys, SHA-256 otherwise. out is a secret: the caller wipes it.
+ */
+kms_err kms_mac_derive_key(enum kms_key_spec spec, enum kms_mac_alg alg, const uint8_t *material,
+                           size_t len, uint8_t out[KMS_MAC_KEY_LEN]);
+/*
+ * What a token encrypts (AES-ECB, in the token) to derive an HSM key version's MAC key:
+ * SHA-512(KMS_MAC_LABEL ‖ Algorithm name), four distinct blocks.
+ */
+kms_err kms_mac_derivation_data(enum kms_mac_alg alg, uint8_t out[KMS_MAC_DERIVATION_LEN]);
+
 #endif

@@ -58,6 +58,7 @@ typedef enum kms_err {
     KMS_E_SERVICE_OPENED,          /* 400 Forbidden.Opened */
     KMS_E_UNSUPPORTED,             /* 400 Rejected.Unsupported */
     KMS_E_DRY_RUN,                 /* 400 DryRunOperationError */
+    KMS_E_SERVICE_NOT_ENABLED,     /* 403 Forbidden.KmsServiceNotEnabled */
     KMS_E_COUNT
 } kms_err;
 

@@ -95,6 +95,32 @@ kms_err kms_store_key_count(struct kms_db *db, bool with_internal, int64_t *out)
 kms_err kms_store_key_list(struct kms_db *db, int64_t offset, int64_t limit, char ***ids,
                            size_t *count);
 void kms_store_free_list(char **ids, size_t count);
+/* ListKeys filters (spec/actions.md C1.3): AND across filters, OR across one filter's values. */
+enum kms_key_filter_kind {
+    KMS_KEY_FILTER_STATE,      /* numbers: enum kms_key_state, as kms_key_effective_state sees it */
+    KMS_KEY_FILTER_SPEC,       /* numbers: enum kms_key_spec */
+    KMS_KEY_FILTER_USAGE,      /* numbers: enum kms_key_usage */
+    KMS_KEY_FILTER_PROTECTION, /* numbers: enum kms_protection */
+    KMS_KEY_FILTER_ALIAS,      /* texts: an alias bound to the key ("alias/" may be left out) */
+    KMS_KEY_FILTER_TAG_KEY,    /* texts: the key has a tag with this key */
+    KMS_KEY_FILTER_TAG_VALUE,  /* texts: the key has a tag with this value */
+    KMS_KEY_FILTER_ID,         /* texts: the key id */
+};
+
+struct kms_key_filter {
+    enum kms_key_filter_kind kind;
+    const char *const *texts; /* the text kinds */
+    const int64_t *numbers;   /* the number kinds */
+    size_t count;             /* at least 1 */
+};
+
+/* One page of the (not internal) keys that match every filter, in creation order, and the
+ * number of all matches in *total; now decides which imported material has expired. ids: owned
+ * array of owned strings. */
+kms_err kms_store_key_list_filtered(struct kms_db *db, int64_t now,
+                                    const struct kms_key_filter *filters, size_t filter_count,
+                                    int64_t offset, int64_t limit, char ***ids, size_t *count,
+                                    int64_t *total);
 /* Ids of keys whose timed work is due at now: deletion, material expiry, rotation. */
 kms_err kms_store_keys_due(struct kms_db *db, int64_t now, char ***ids, size_t *count);
 

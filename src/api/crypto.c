@@ -1,6 +1,10 @@
 /*
  * crypto.c - symmetric cryptographic actions (spec/actions.md D1): Encrypt, Decrypt,
  * GenerateDataKey, GenerateDataKeyWithoutPlaintext.
+ *
+ * DryRun=true (spec/protocol.md §12) runs every check - parameters, the key, its state; for
+ * Decrypt opening the blob, which is how its key, version and EncryptionContext are checked -
+ * and then answers DryRunOperationError instead of returning anything.
  */
 #include <stdio.h>
 #include <string.h>
@@ -13,44 +17,16 @@
 #define KMS_PLAINTEXT_MAX 6144
 #define KMS_DATA_KEY_MAX  1024
 
-/* The key a use-operation names: any reference form, symmetric ENCRYPT/DECRYPT, Enabled. */
-static kms_err kms_usable_symmetric_key(struct kms_call *call, const char *param,
-                                        struct kms_key **out)
-{
-    kms_err rc = kms_key_resolve(call, param, KMS_REF_ANY, out);
-
-    if (rc != KMS_OK)
-        return rc;
-    rc = kms_key_check_symmetric(call, &(*out)->k_rec);
-    if (rc == KMS_OK)
-        rc = kms_key_check_usable(call, &(*out)->k_rec);
-    if (rc != KMS_OK) {
-        kms_key_put(*out);
-        *out = NULL;
-    }
-    return rc;
-}
-
-/* DryRun is not implemented: refuse it rather than act (spec/protocol.md §12). */
-static kms_err kms_no_dry_run(struct kms_call *call)
-{
-    bool dry = false;
-    kms_err rc = kms_arg_bool(call, "DryRun", false, &dry);
-
-    if (rc == KMS_OK && dry)
-        return kms_fail(call, KMS_E_INVALID_PARAMETER, "DryRun");
-    return rc;
-}
-
 kms_err kms_api_encrypt(struct kms_call *call)
 {
     struct kms_context ctx = {0};
     struct kms_buf pt = {0}, blob = {0};
     char version_id[KMS_UUID_LEN];
     struct kms_key *key = NULL;
+    bool dry = false;
     kms_err rc;
 
-    rc = kms_no_dry_run(call);
+    rc = kms_arg_dry_run(call, &dry);
     if (rc == KMS_OK)
         rc = kms_arg_base64(call, "Plaintext", true, &pt, NULL);
     if (rc == KMS_OK && (pt.len == 0 || pt.len > KMS_PLAINTEXT_MAX))
@@ -58,7 +34,9 @@ kms_err kms_api_encrypt(struct kms_call *call)
     if (rc == KMS_OK)
         rc = kms_arg_context(call, "EncryptionContext", &ctx);
     if (rc == KMS_OK)
-        rc = kms_usable_symmetric_key(call, "KeyId", &key);
+        rc = kms_sym_usable_key(call, "KeyId", &key);
+    if (rc == KMS_OK && dry)
+        rc = KMS_E_DRY_RUN;
     if (rc == KMS_OK)
         rc = kms_sym_seal(call, &key->k_rec, &ctx, (uint8_t *)pt.data, pt.len, &blob, version_id);
     if (rc == KMS_OK) {
@@ -79,9 +57,10 @@ kms_err kms_api_decrypt(struct kms_call *call)
     struct kms_buf data = {0}, pt = {0};
     char version_id[KMS_UUID_LEN];
     struct kms_key *key = NULL;
+    bool dry = false;
     kms_err rc;
 
-    rc = kms_no_dry_run(call);
+    rc = kms_arg_dry_run(call, &dry);
     if (rc == KMS_OK && kms_arg(call, "Recipient") != NULL)
         rc = kms_fail(call, KMS_E_INVALID_PARAMETER, "Recipient");
     if (rc == KMS_OK)
@@ -91,6 +70,8 @@ kms_err kms_api_decrypt(struct kms_call *call)
     if (rc == KMS_OK)
         rc = kms_sym_open(call, "CiphertextBlob", (uint8_t *)data.data, data.len, &ctx, false, &pt,
                           &key, version_id);
+    if (rc == KMS_OK && dry)
+        rc = KMS_E_DRY_RUN;
     if (rc == KMS_OK) {
         rc |= kms_out_str(call->out, "KeyId", key->k_rec.key_id);
         rc |= kms_out_str(call->out, "KeyVersionId", version_id);
@@ -134,9 +115,10 @@ static kms_err kms_generate_data_key(struct kms_call *call, bool with_plaintext)
     struct kms_keystore *ks;
     struct kms_key *key = NULL;
     int64_t len = 32;
+    bool dry = false;
     kms_err rc;
 
-    rc = kms_no_dry_run(call);
+    rc = kms_arg_dry_run(call, &dry);
     if (rc == KMS_OK && kms_arg(call, "Recipient") != NULL)
         rc = kms_fail(call, KMS_E_INVALID_PARAMETER, "Recipient");
     if (rc == KMS_OK)
@@ -144,7 +126,9 @@ static kms_err kms_generate_data_key(struct kms_call *call, bool with_plaintext)
     if (rc == KMS_OK)
         rc = kms_arg_context(call, "EncryptionContext", &ctx);
     if (rc == KMS_OK)
-        rc = kms_usable_symmetric_key(call, "KeyId", &key);
+        rc = kms_sym_usable_key(call, "KeyId", &key);
+    if (rc == KMS_OK && dry)
+        rc = KMS_E_DRY_RUN;
     if (rc == KMS_OK) {
         ks = kms_keystore_for(key->k_rec.protection);
         rc = ks ? ks->ks_ops->ks_random(ks, data_key, (size_t)len) : KMS_E_UNAVAILABLE;

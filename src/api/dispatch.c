@@ -28,6 +28,7 @@ static const struct kms_action kms_actions[] = {
     {"AsymmetricSign", kms_api_asymmetric_sign},
     {"AsymmetricVerify", kms_api_asymmetric_verify},
     {"CancelKeyDeletion", kms_api_cancel_key_deletion},
+    {"ConnectKmsInstance", kms_api_connect_kms_instance},
     {"CreateAccessKey", kms_api_create_access_key},
     {"CreateAlias", kms_api_create_alias},
     {"CreateApplicationAccessPoint", kms_api_create_application_access_point},
@@ -46,6 +47,7 @@ static const struct kms_action kms_actions[] = {
     {"DeleteNetworkRule", kms_api_delete_network_rule},
     {"DeletePolicy", kms_api_delete_policy},
     {"DeleteSecret", kms_api_delete_secret},
+    {"DescribeAccountKmsStatus", kms_api_describe_account_kms_status},
     {"DescribeApplicationAccessPoint", kms_api_describe_application_access_point},
     {"DescribeKey", kms_api_describe_key},
     {"DescribeKeyVersion", kms_api_describe_key_version},
@@ -61,7 +63,10 @@ static const struct kms_action kms_actions[] = {
     {"GenerateAndExportDataKey", kms_api_generate_and_export_data_key},
     {"GenerateDataKey", kms_api_generate_data_key},
     {"GenerateDataKeyWithoutPlaintext", kms_api_generate_data_key_without_plaintext},
+    {"GenerateMac", kms_api_generate_mac},
+    {"GenerateRandom", kms_api_generate_random},
     {"GetClientKey", kms_api_get_client_key},
+    {"GetKmsInstance", kms_api_get_kms_instance},
     {"GetParametersForImport", kms_api_get_parameters_for_import},
     {"GetPublicKey", kms_api_get_public_key},
     {"GetRandomPassword", kms_api_get_random_password},
@@ -74,12 +79,14 @@ static const struct kms_action kms_actions[] = {
     {"ListClientKeys", kms_api_list_client_keys},
     {"ListKeyVersions", kms_api_list_key_versions},
     {"ListKeys", kms_api_list_keys},
+    {"ListKmsInstances", kms_api_list_kms_instances},
     {"ListNetworkRules", kms_api_list_network_rules},
     {"ListPolicies", kms_api_list_policies},
     {"ListResourceTags", kms_api_list_resource_tags},
     {"ListSecretVersionIds", kms_api_list_secret_version_ids},
     {"ListSecrets", kms_api_list_secrets},
     {"ListTagResources", kms_api_list_tag_resources},
+    {"OpenKmsService", kms_api_open_kms_service},
     {"PutSecretValue", kms_api_put_secret_value},
     {"ReEncrypt", kms_api_re_encrypt},
     {"RestoreSecret", kms_api_restore_secret},
@@ -94,12 +101,14 @@ static const struct kms_action kms_actions[] = {
     {"UpdateAlias", kms_api_update_alias},
     {"UpdateApplicationAccessPoint", kms_api_update_application_access_point},
     {"UpdateKeyDescription", kms_api_update_key_description},
+    {"UpdateKmsInstanceBindVpc", kms_api_update_kms_instance_bind_vpc},
     {"UpdateNetworkRule", kms_api_update_network_rule},
     {"UpdatePolicy", kms_api_update_policy},
     {"UpdateRotationPolicy", kms_api_update_rotation_policy},
     {"UpdateSecret", kms_api_update_secret},
     {"UpdateSecretRotationPolicy", kms_api_update_secret_rotation_policy},
     {"UpdateSecretVersionStage", kms_api_update_secret_version_stage},
+    {"VerifyMac", kms_api_verify_mac},
 };
 
 static int kms_action_cmp(const void *key, const void *elem)
@@ -235,6 +244,7 @@ static kms_err kms_api_process(struct kms_call *call)
     if (call->db == NULL)
         return KMS_E_UNAVAILABLE;
     rc = kms_authorize(call);
+    rc = kms_service_check_opened(call);
     if (rc != KMS_OK)
         return rc;
     return action->handler(call);

@@ -64,6 +64,13 @@ kms_err kms_access_arn(struct kms_call *call, cJSON *obj, const char *type, cons
 /* After a committed change to access objects: authorization recompiles from the store. */
 void kms_access_changed(void);
 
+/* service.c: Forbidden.KmsServiceNotEnabled while the account is not opened ([server] auto_open =
+ * false and no OpenKmsService yet), except for the actions that find out about and open it. */
+kms_err kms_service_check_opened(struct kms_call *call);
+/* instances.c: a DKMSInstanceId-like parameter, when present, must be the server's instance id
+ * (InvalidParameter otherwise). */
+kms_err kms_check_instance_id(struct kms_call *call, const char *param);
+
 /* dispatch.c: the action table, sorted by name. */
 const struct kms_action *kms_action_find(const char *name);
 /* The i-th row of the action table (test hooks excluded), NULL past the end: for tests. */

@@ -54,6 +54,8 @@ kms_err kms_out_key_metadata(struct kms_call *call, cJSON *obj, const struct kms
     rc |= kms_out_str(md, "DeletionProtection", k->deletion_protection ? "Enabled" : "Disabled");
     if (k->deletion_protection)
         rc |= kms_out_str(md, "DeletionProtectionDescription", k->deletion_protection_desc);
+    /* Every key lives in the server's one (virtual) instance (spec/actions.md B). */
+    rc |= kms_out_str(md, "DKMSInstanceId", call->cfg->instance_id);
     return rc == KMS_OK ? KMS_OK : KMS_E_INTERNAL;
 }
 
@@ -141,6 +143,9 @@ static kms_err kms_create_key_params(struct kms_call *call, struct kms_key_recor
         if (rc != KMS_OK)
             return rc;
     }
+    rc = kms_check_instance_id(call, "DKMSInstanceId");
+    if (rc != KMS_OK)
+        return rc;
     if (k->origin == KMS_ORIGIN_EXTERNAL && !info->external_allowed)
         return kms_fail(call, KMS_E_UNSUPPORTED_ORIGIN, "Origin");
     if (rotate && !info->symmetric)
@@ -233,8 +238,152 @@ kms_err kms_api_describe_key(struct kms_call *call)
     return rc;
 }
 
+/* ListKeys Filters (spec/actions.md C1.3): at most 10 entries of at most 10 values each. */
+#define KMS_KEY_FILTERS_MAX       10
+#define KMS_KEY_FILTER_VALUES_MAX 10
+#define KMS_KEY_FILTER_MERGED_MAX (KMS_KEY_FILTERS_MAX * KMS_KEY_FILTER_VALUES_MAX)
+
+/* The Filter keys; the store kinds first (their index is their enum kms_key_filter_kind). */
+enum kms_list_filter {
+    KMS_LF_STATE = KMS_KEY_FILTER_STATE,
+    KMS_LF_SPEC = KMS_KEY_FILTER_SPEC,
+    KMS_LF_USAGE = KMS_KEY_FILTER_USAGE,
+    KMS_LF_PROTECTION = KMS_KEY_FILTER_PROTECTION,
+    KMS_LF_ALIAS = KMS_KEY_FILTER_ALIAS,
+    KMS_LF_TAG_KEY = KMS_KEY_FILTER_TAG_KEY,
+    KMS_LF_TAG_VALUE = KMS_KEY_FILTER_TAG_VALUE,
+    KMS_LF_ID = KMS_KEY_FILTER_ID,
+    KMS_LF_STORE_KINDS,
+    /* Answered here: one value for every key of this server. */
+    KMS_LF_CREATOR_TYPE = KMS_LF_STORE_KINDS,
+    KMS_LF_CREATOR,
+    KMS_LF_INSTANCE,
+    KMS_LF_COUNT
+};
+
+static const char *const kms_list_filter_names[KMS_LF_COUNT] = {
+    [KMS_LF_STATE] = "KeyState",           [KMS_LF_SPEC] = "KeySpec",
+    [KMS_LF_USAGE] = "KeyUsage",           [KMS_LF_PROTECTION] = "ProtectionLevel",
+    [KMS_LF_ALIAS] = "AliasName",          [KMS_LF_TAG_KEY] = "TagKey",
+    [KMS_LF_TAG_VALUE] = "TagValue",       [KMS_LF_ID] = "keyId",
+    [KMS_LF_CREATOR_TYPE] = "CreatorType", [KMS_LF_CREATOR] = "Creator",
+    [KMS_LF_INSTANCE] = "DKMSInstanceId",
+};
+
+/* The parsed Filters: the values of each key merged over repeated entries (they OR). */
+struct kms_key_filters {
+    cJSON *root; /* texts point into it */
+    const char *texts[KMS_LF_COUNT][KMS_KEY_FILTER_MERGED_MAX];
+    int64_t numbers[KMS_LF_COUNT][KMS_KEY_FILTER_MERGED_MAX];
+    size_t counts[KMS_LF_COUNT]; /* values that can match */
+    bool given[KMS_LF_COUNT];    /* the key came with at least one value */
+    struct kms_key_filter items[KMS_LF_STORE_KINDS];
+    size_t item_count;
+    bool match_none; /* some key's values match no key of this server */
+};
+
+/* Turns one value of filter f into what the store compares; false when it can match nothing. */
+static bool kms_list_filter_value(struct kms_call *call, enum kms_list_filter f, const char *v,
+                                  int64_t *number)
+{
+    const struct kms_key_spec_info *info;
+    enum kms_key_state state;
+    enum kms_key_usage usage;
+    enum kms_protection level;
+
+    switch (f) {
+    case KMS_LF_STATE:
+        if (!kms_key_state_parse(v, &state))
+            return false;
+        *number = state;
+        return true;
+    case KMS_LF_SPEC:
+        info = kms_key_spec_by_name(v);
+        if (info == NULL)
+            return false;
+        *number = info->spec;
+        return true;
+    case KMS_LF_USAGE:
+        if (!kms_key_usage_parse(v, &usage))
+            return false;
+        *number = usage;
+        return true;
+    case KMS_LF_PROTECTION:
+        if (!kms_protection_parse(v, &level))
+            return false;
+        *number = level;
+        return true;
+    case KMS_LF_CREATOR_TYPE:
+        return strcmp(v, "User") == 0; /* no service-created keys are listed */
+    case KMS_LF_CREATOR:
+        return strcmp(v, call->cfg->account_id) == 0;
+    case KMS_LF_INSTANCE:
+        return strcmp(v, call->cfg->instance_id) == 0;
+    default:
+        return true; /* texts the store compares */
+    }
+}
+
+static kms_err kms_arg_key_filters(struct kms_call *call, struct kms_key_filters *f)
+{
+    const char *json = kms_arg(call, "Filters");
+    cJSON *item;
+
+    if (json == NULL)
+        return KMS_OK;
+    f->root = cJSON_Parse(json);
+    if (!cJSON_IsArray(f->root) || cJSON_GetArraySize(f->root) > KMS_KEY_FILTERS_MAX)
+        return kms_fail(call, KMS_E_INVALID_PARAMETER, "Filters");
+    cJSON_ArrayForEach(item, f->root)
+    {
+        cJSON *key = cJSON_GetObjectItemCaseSensitive(item, "Key");
+        cJSON *values = cJSON_GetObjectItemCaseSensitive(item, "Values");
+        int kind = -1;
+        cJSON *v;
+
+        if (!cJSON_IsObject(item) || !cJSON_IsString(key) || !cJSON_IsArray(values) ||
+            cJSON_GetArraySize(values) > KMS_KEY_FILTER_VALUES_MAX)
+            return kms_fail(call, KMS_E_INVALID_PARAMETER, "Filters");
+        for (int i = 0; i < KMS_LF_COUNT && kind < 0; i++)
+            if (strcmp(key->valuestring, kms_list_filter_names[i]) == 0)
+                kind = i;
+        if (kind < 0)
+            return kms_fail(call, KMS_E_INVALID_PARAMETER, "Filters");
+        cJSON_ArrayForEach(v, values)
+        {
+            size_t n = f->counts[kind];
+
+            if (!cJSON_IsString(v))
+                return kms_fail(call, KMS_E_INVALID_PARAMETER, "Filters");
+            f->given[kind] = true;
+            /* A value naming nothing kmsd knows (KeyState "Foo") simply matches no key. */
+            if (!kms_list_filter_value(call, (enum kms_list_filter)kind, v->valuestring,
+                                       &f->numbers[kind][n]))
+                continue;
+            f->texts[kind][n] = v->valuestring;
+            f->counts[kind] = n + 1;
+        }
+    }
+    /* An entry with an empty Values list constrains nothing. */
+    for (int i = 0; i < KMS_LF_COUNT; i++) {
+        if (!f->given[i])
+            continue;
+        if (f->counts[i] == 0) {
+            f->match_none = true;
+        } else if (i < KMS_LF_STORE_KINDS) {
+            f->items[f->item_count].kind = (enum kms_key_filter_kind)i;
+            f->items[f->item_count].texts = f->texts[i];
+            f->items[f->item_count].numbers = f->numbers[i];
+            f->items[f->item_count].count = f->counts[i];
+            f->item_count++;
+        }
+    }
+    return KMS_OK;
+}
+
 kms_err kms_api_list_keys(struct kms_call *call)
 {
+    struct kms_key_filters *filters = calloc(1, sizeof(*filters));
     char arn[KMS_ARN_MAX];
     int64_t page, size, total = 0;
     char **ids = NULL;
@@ -242,14 +391,23 @@ kms_err kms_api_list_keys(struct kms_call *call)
     cJSON *list;
     kms_err rc;
 
+    if (filters == NULL)
+        return KMS_E_INTERNAL;
     rc = kms_arg_page(call, 10, &page, &size);
-    if (rc != KMS_OK)
-        return rc;
-    if (kms_arg(call, "Filters") != NULL)
-        return kms_fail(call, KMS_E_UNSUPPORTED, "Filters");
-    rc = kms_store_key_count(call->db, false, &total);
     if (rc == KMS_OK)
-        rc = kms_store_key_list(call->db, (page - 1) * size, size, &ids, &count);
+        rc = kms_arg_key_filters(call, filters);
+    if (rc != KMS_OK || filters->match_none) {
+        /* Nothing to look up: a filter no key of this server passes. */
+    } else if (filters->item_count == 0) {
+        rc = kms_store_key_count(call->db, false, &total);
+        if (rc == KMS_OK)
+            rc = kms_store_key_list(call->db, (page - 1) * size, size, &ids, &count);
+    } else {
+        rc = kms_store_key_list_filtered(call->db, call->now, filters->items, filters->item_count,
+                                         (page - 1) * size, size, &ids, &count, &total);
+    }
+    cJSON_Delete(filters->root);
+    free(filters);
     if (rc != KMS_OK)
         return rc;
     kms_out_page(call, page, size, total);

@@ -1,5 +1,7 @@
 /*
- * random.c - GetRandomPassword (spec/actions.md F1, algorithms.md §10): a password from the
+ * random.c - GetRandomPassword and GenerateRandom (spec/actions.md F1, F2; algorithms.md §10).
+ *
+ * GetRandomPassword (spec/actions.md F1, algorithms.md §10): a password from the
  * classes the caller keeps (lower, upper, digits, the 32 ASCII punctuation characters) minus
  * ExcludeCharacters, optionally with at least one character of each class left.
  *
@@ -14,11 +16,13 @@
 #include <openssl/rand.h>
 
 #include "internal.h"
+#include "keystore/keystore.h"
 
 #define KMS_PASSWORD_MIN     8
 #define KMS_PASSWORD_MAX     128
 #define KMS_PASSWORD_DEFAULT 32
 #define KMS_PASSWORD_CLASSES 4
+#define KMS_RANDOM_MAX       1024 /* GenerateRandom's Length */
 
 /* A pool of CSPRNG bytes, refilled as sampling consumes them. */
 struct kms_rng {
@@ -133,5 +137,31 @@ kms_err kms_api_get_random_password(struct kms_call *call)
         rc = kms_out_str(call->out, "RandomPassword", password);
     OPENSSL_cleanse(password, sizeof(password));
     OPENSSL_cleanse(&rng, sizeof(rng));
+    return rc;
+}
+
+/*
+ * GenerateRandom (extension, spec/actions.md F2): Length 1-1024 random bytes from the key
+ * store's generator: the HSM's when one is configured (algorithms.md §3.1: random generation
+ * happens inside the HSM), else OpenSSL's CSPRNG in the software keystore.
+ */
+kms_err kms_api_generate_random(struct kms_call *call)
+{
+    struct kms_keystore *ks = kms_keystore_for(KMS_PROTECTION_HSM);
+    uint8_t data[KMS_RANDOM_MAX];
+    int64_t len = 0;
+    kms_err rc;
+
+    if (kms_arg(call, "Length") == NULL)
+        return kms_fail(call, KMS_E_MISSING_PARAMETER, "Length");
+    rc = kms_arg_int(call, "Length", 1, KMS_RANDOM_MAX, 0, &len);
+    if (rc != KMS_OK)
+        return rc;
+    if (ks == NULL)
+        ks = kms_keystore_for(KMS_PROTECTION_SOFTWARE);
+    rc = ks ? ks->ks_ops->ks_random(ks, data, (size_t)len) : KMS_E_UNAVAILABLE;
+    if (rc == KMS_OK)
+        rc = kms_out_b64(call->out, "Random", data, (size_t)len);
+    OPENSSL_cleanse(data, sizeof(data));
     return rc;
 }

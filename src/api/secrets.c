@@ -587,6 +587,9 @@ static kms_err kms_create_secret_args(struct kms_call *call, struct kms_create_s
         return kms_fail(call, KMS_E_INVALID_PARAMETER, "RotationInterval");
     if (kms_arg(call, "ExtendedConfig") != NULL)
         return kms_fail(call, KMS_E_INVALID_PARAMETER, "ExtendedConfig");
+    rc = kms_check_instance_id(call, "DKMSInstanceId");
+    if (rc != KMS_OK)
+        return rc;
     if (tags != NULL)
         return kms_tags_parse(call, "Tags", tags, &a->tags, &a->tag_count);
     return KMS_OK;
@@ -730,7 +733,7 @@ kms_err kms_api_get_secret_value(struct kms_call *call)
     kms_err rc;
 
     memset(&v, 0, sizeof(v));
-    rc = kms_arg_bool(call, "DryRun", false, &dry_run);
+    rc = kms_arg_dry_run(call, &dry_run);
     if (rc == KMS_OK)
         rc = kms_arg_bool(call, "FetchExtendedConfig", false, &fetch); /* nothing to fetch */
     if (rc != KMS_OK)
@@ -988,7 +991,7 @@ struct kms_secret_filters {
     struct kms_secret_filter items[KMS_SECRET_FILTERS_MAX];
     const char *values[KMS_SECRET_FILTERS_MAX][KMS_SECRET_FILTER_VALUES];
     size_t count;
-    bool match_none; /* a filter no secret here can pass (another Creator, any DKMSInstanceId) */
+    bool match_none; /* a filter no secret here can pass (another Creator or DKMSInstanceId) */
 };
 
 static kms_err kms_arg_secret_filters(struct kms_call *call, struct kms_secret_filters *f)
@@ -1044,7 +1047,12 @@ static kms_err kms_arg_secret_filters(struct kms_call *call, struct kms_secret_f
             continue;
         }
         if (kind == -2) {
-            f->match_none = true; /* no secret lives in a dedicated KMS instance */
+            /* Every secret lives in the server's one (virtual) instance. */
+            bool instance_match = false;
+
+            for (size_t i = 0; i < n; i++)
+                instance_match |= strcmp(f->values[f->count][i], call->cfg->instance_id) == 0;
+            f->match_none |= !instance_match;
             continue;
         }
         f->items[f->count].kind = (enum kms_secret_filter_kind)kind;

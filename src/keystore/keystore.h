@@ -66,6 +66,15 @@ struct kms_keystore_ops {
     /* Private-key decryption; appends the plaintext to pt (KMS_E_INVALID_PARAMETER on failure). */
     kms_err (*ks_decrypt)(struct kms_ks_key *key, enum kms_pk_alg alg, const uint8_t *ct,
                           size_t ct_len, struct kms_buf *pt);
+    /*
+     * MAC (GenerateMac / VerifyMac, spec/algorithms.md §8) of msg with a loaded symmetric
+     * version: HMAC-alg under a key the driver derives from the version's material for alg
+     * (label KMS_MAC_LABEL ‖ Algorithm), never the material itself; out gets kms_mac_len(alg)
+     * bytes. KMS_E_UNSUPPORTED_PROTECTION when the driver cannot for this version (a token
+     * without the mechanisms, a key object that may not derive); NULL: the driver never can.
+     */
+    kms_err (*ks_mac)(struct kms_ks_key *key, enum kms_mac_alg alg, const uint8_t *msg, size_t len,
+                      uint8_t out[KMS_MAC_MAX_LEN], size_t *out_len);
     /* Random bytes from the driver's generator. */
     kms_err (*ks_random)(struct kms_keystore *ks, uint8_t *out, size_t len);
     void (*ks_close)(struct kms_keystore *ks);

@@ -44,6 +44,10 @@ enum kms_p11_cap {
     KMS_P11_CAP_EC_P256K = 1u << 12,    /* ... and a secp256k1 pair */
     KMS_P11_CAP_SECRET_GEN = 1u << 13,  /* CKM_GENERIC_SECRET_KEY_GEN, 32 bytes */
     KMS_P11_CAP_HMAC_SHA256 = 1u << 14, /* CKM_SHA256_HMAC sign */
+    KMS_P11_CAP_AES_DERIVE = 1u << 15,  /* CKM_AES_ECB_ENCRYPT_DATA derive (MAC keys) */
+    KMS_P11_CAP_HMAC_SHA224 = 1u << 16, /* CKM_SHA224_HMAC sign */
+    KMS_P11_CAP_HMAC_SHA384 = 1u << 17, /* CKM_SHA384_HMAC sign */
+    KMS_P11_CAP_HMAC_SHA512 = 1u << 18, /* CKM_SHA512_HMAC sign */
 };
 
 /* A pooled session; s_lost when the token said it is gone (it is then not pooled again). */
@@ -193,6 +197,19 @@ kms_err kms_p11_gcm(struct kms_p11 *p, struct kms_p11_handle *h, bool encrypt,
                     const uint8_t iv[KMS_AEAD_IV_LEN], const void *aad, size_t aad_len,
                     const uint8_t *in, size_t len, const uint8_t *tag_in, uint8_t *out,
                     uint8_t *tag_out);
+
+/*
+ * HMAC (mechanism hmac, e.g. CKM_SHA256_HMAC) of msg under a key derived in the token from the
+ * AES key object h: C_DeriveKey with CKM_AES_ECB_ENCRYPT_DATA over data (a multiple of 16
+ * bytes) makes a session generic secret of data_len bytes that may only sign, is sensitive and
+ * not extractable, and is destroyed right after C_Sign: the MAC key never leaves the token.
+ * out has room for *out_len bytes. Results as kms_p11_obj_op, with KMS_E_UNSUPPORTED_ALGORITHM
+ * (*refused_rv says how) when the token refuses the derivation or the HMAC for this key (the
+ * key object may not derive, the mechanism is unknown).
+ */
+kms_err kms_p11_derived_hmac(struct kms_p11 *p, struct kms_p11_handle *h, const uint8_t *data,
+                             size_t data_len, CK_MECHANISM_TYPE hmac, const uint8_t *msg,
+                             size_t len, uint8_t *out, size_t *out_len, CK_RV *refused_rv);
 
 /* ---- pkcs11.c ---- */
 /* The p11 of a PKCS#11 keystore (NULL for another driver). */

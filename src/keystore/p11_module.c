@@ -365,6 +365,14 @@ static kms_err kms_p11_learn(struct kms_p11 *p)
         caps |= KMS_P11_CAP_SECRET_GEN;
     if (kms_p11_mech(p, list, n, CKM_SHA256_HMAC, CKF_SIGN, &info))
         caps |= KMS_P11_CAP_HMAC_SHA256;
+    if (kms_p11_mech(p, list, n, CKM_AES_ECB_ENCRYPT_DATA, CKF_DERIVE, &info))
+        caps |= KMS_P11_CAP_AES_DERIVE;
+    if (kms_p11_mech(p, list, n, CKM_SHA224_HMAC, CKF_SIGN, &info))
+        caps |= KMS_P11_CAP_HMAC_SHA224;
+    if (kms_p11_mech(p, list, n, CKM_SHA384_HMAC, CKF_SIGN, &info))
+        caps |= KMS_P11_CAP_HMAC_SHA384;
+    if (kms_p11_mech(p, list, n, CKM_SHA512_HMAC, CKF_SIGN, &info))
+        caps |= KMS_P11_CAP_HMAC_SHA512;
     free(list);
     atomic_store(&p->p_caps, caps);
     return KMS_OK;
@@ -412,7 +420,7 @@ kms_err kms_p11_open(const struct kms_config *cfg, struct kms_p11 **out)
     }
     kms_log_info("pkcs11: token '%s' (slot %lu of %s) ready: AES-256/128 %s/%s, AES-GCM %s, "
                  "RSA-2048/3072 %s/%s (raw %s, PSS %s, PKCS#1 %s, OAEP %s), ECDSA %s, "
-                 "P-256 %s, secp256k1 %s",
+                 "P-256 %s, secp256k1 %s, MAC derivation %s (HMAC SHA-224/256/384/512 %s/%s/%s/%s)",
                  p->p_label, (unsigned long)p->p_slot, p->p_module,
                  kms_p11_has(p, KMS_P11_CAP_AES_256) ? "yes" : "no",
                  kms_p11_has(p, KMS_P11_CAP_AES_128) ? "yes" : "no",
@@ -425,7 +433,12 @@ kms_err kms_p11_open(const struct kms_config *cfg, struct kms_p11 **out)
                  kms_p11_has(p, KMS_P11_CAP_OAEP_SHA1) ? "yes" : "no",
                  kms_p11_has(p, KMS_P11_CAP_ECDSA) ? "yes" : "no",
                  kms_p11_has(p, KMS_P11_CAP_EC_P256) ? "yes" : "no",
-                 kms_p11_has(p, KMS_P11_CAP_EC_P256K) ? "yes" : "no");
+                 kms_p11_has(p, KMS_P11_CAP_EC_P256K) ? "yes" : "no",
+                 kms_p11_has(p, KMS_P11_CAP_AES_DERIVE) ? "yes" : "no",
+                 kms_p11_has(p, KMS_P11_CAP_HMAC_SHA224) ? "yes" : "no",
+                 kms_p11_has(p, KMS_P11_CAP_HMAC_SHA256) ? "yes" : "no",
+                 kms_p11_has(p, KMS_P11_CAP_HMAC_SHA384) ? "yes" : "no",
+                 kms_p11_has(p, KMS_P11_CAP_HMAC_SHA512) ? "yes" : "no");
     *out = p;
     return KMS_OK;
 }

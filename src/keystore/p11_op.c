@@ -1,6 +1,7 @@
 /*
- * p11_op.c - one single-part operation with a key object (sign, encrypt, decrypt), and AES-GCM
- * in the blob format of software keys (ciphertext and a separate 16-byte tag).
+ * p11_op.c - one single-part operation with a key object (sign, encrypt, decrypt), AES-GCM
+ * in the blob format of software keys (ciphertext and a separate 16-byte tag), and HMAC under a
+ * key derived in the token from an AES key object (MACs, kms_p11_derived_hmac).
  *
  * An operation takes a pooled session, resolves the object's cached handle, and runs
  * C_xInit + C_x. A stale handle (the token renumbered its objects) is looked up again and the
@@ -177,5 +178,109 @@ kms_err kms_p11_gcm(struct kms_p11 *p, struct kms_p11_handle *h, bool encrypt,
         OPENSSL_cleanse(out, len);
     OPENSSL_cleanse(out_buf, buf_len);
     free(out_buf);
+    return rc;
+}
+
+/* The answers of C_DeriveKey / C_SignInit that mean "not with this key or mechanism". */
+static bool kms_p11_rv_refused_key(CK_RV rv)
+{
+    return kms_p11_rv_refused(rv) || rv == CKR_KEY_FUNCTION_NOT_PERMITTED ||
+           rv == CKR_KEY_TYPE_INCONSISTENT || rv == CKR_TEMPLATE_INCONSISTENT ||
+           rv == CKR_ATTRIBUTE_VALUE_INVALID || rv == CKR_KEY_SIZE_RANGE;
+}
+
+/* Derive, sign, destroy on session s; *stale when the base key's handle was stale. */
+static kms_err kms_p11_derived_hmac_once(struct kms_p11 *p, struct kms_p11_session *s,
+                                         CK_OBJECT_HANDLE base, const uint8_t *data,
+                                         size_t data_len, CK_MECHANISM_TYPE hmac,
+                                         const uint8_t *msg, size_t len, uint8_t *out,
+                                         size_t *out_len, CK_RV *refused_rv, bool *stale)
+{
+    CK_KEY_DERIVATION_STRING_DATA kd = {(CK_BYTE_PTR)data, data_len};
+    CK_MECHANISM derive = {CKM_AES_ECB_ENCRYPT_DATA, &kd, sizeof(kd)};
+    CK_MECHANISM sign = {hmac, NULL, 0};
+    CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+    CK_KEY_TYPE type = CKK_GENERIC_SECRET;
+    CK_ULONG value_len = data_len;
+    CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
+    CK_ATTRIBUTE tmpl[] = {
+        {CKA_CLASS, &cls, sizeof(cls)},
+        {CKA_KEY_TYPE, &type, sizeof(type)},
+        {CKA_VALUE_LEN, &value_len, sizeof(value_len)},
+        {CKA_TOKEN, &no, sizeof(no)},
+        {CKA_PRIVATE, &yes, sizeof(yes)},
+        {CKA_SENSITIVE, &yes, sizeof(yes)},
+        {CKA_EXTRACTABLE, &no, sizeof(no)},
+        {CKA_SIGN, &yes, sizeof(yes)},
+        {CKA_VERIFY, &no, sizeof(no)},
+        {CKA_ENCRYPT, &no, sizeof(no)},
+        {CKA_DECRYPT, &no, sizeof(no)},
+        {CKA_WRAP, &no, sizeof(no)},
+        {CKA_UNWRAP, &no, sizeof(no)},
+        {CKA_DERIVE, &no, sizeof(no)},
+    };
+    CK_OBJECT_HANDLE mac_key = CK_INVALID_HANDLE;
+    CK_ULONG n = *out_len;
+    kms_err rc;
+    CK_RV rv;
+
+    *stale = false;
+    rv = p->p_fn->C_DeriveKey(s->s_handle, &derive, base, tmpl, KMS_ARRAY_LEN(tmpl), &mac_key);
+    if (rv != CKR_OK) {
+        if (kms_p11_rv_stale_handle(rv)) {
+            *stale = true;
+            return KMS_E_INTERNAL;
+        }
+        if (kms_p11_rv_refused_key(rv)) {
+            *refused_rv = rv;
+            return KMS_E_UNSUPPORTED_ALGORITHM;
+        }
+        return kms_p11_fail(p, s, rv, "C_DeriveKey (CKM_AES_ECB_ENCRYPT_DATA)");
+    }
+    rv = p->p_fn->C_SignInit(s->s_handle, &sign, mac_key);
+    if (rv == CKR_OK)
+        rv = p->p_fn->C_Sign(s->s_handle, (CK_BYTE_PTR)msg, len, out, &n);
+    if (rv == CKR_OK) {
+        *out_len = n;
+        rc = KMS_OK;
+    } else if (kms_p11_rv_refused_key(rv)) {
+        *refused_rv = rv;
+        rc = KMS_E_UNSUPPORTED_ALGORITHM;
+    } else {
+        if (rv == CKR_BUFFER_TOO_SMALL)
+            s->s_lost = true; /* the operation stays active: end it with the session */
+        rc = kms_p11_fail(p, s, rv, "C_Sign (HMAC)");
+    }
+    /* A session object: it would go with the session anyway, but not wait for that. */
+    if (!s->s_lost)
+        p->p_fn->C_DestroyObject(s->s_handle, mac_key);
+    return rc;
+}
+
+kms_err kms_p11_derived_hmac(struct kms_p11 *p, struct kms_p11_handle *h, const uint8_t *data,
+                             size_t data_len, CK_MECHANISM_TYPE hmac, const uint8_t *msg,
+                             size_t len, uint8_t *out, size_t *out_len, CK_RV *refused_rv)
+{
+    kms_err rc = KMS_E_INTERNAL;
+
+    *refused_rv = CKR_OK;
+    for (int attempt = 0; attempt < 2; attempt++) {
+        struct kms_p11_session *s = NULL;
+        CK_OBJECT_HANDLE base;
+        bool stale = false;
+
+        rc = kms_p11_session_get(p, &s);
+        if (rc != KMS_OK)
+            return rc;
+        rc = kms_p11_handle_get(p, s, h, &base);
+        if (rc == KMS_OK)
+            rc = kms_p11_derived_hmac_once(p, s, base, data, data_len, hmac, msg, len, out, out_len,
+                                           refused_rv, &stale);
+        kms_p11_session_put(p, s);
+        if (!stale)
+            return rc;
+        if (attempt == 0)
+            kms_p11_handle_forget(h);
+    }
     return rc;
 }

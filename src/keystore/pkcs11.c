@@ -13,7 +13,10 @@
  * the token; a padding the token lacks is done in kmsd around raw RSA (p11_rsapad.c). Specs the
  * token cannot do (SM2 and SM4 have no standard PKCS#11 v2.40 mechanism) are refused by
  * ks_supports, which CreateKey and DescribeService ask. Importing material is not supported.
+ * MACs (GenerateMac / VerifyMac) use a key derived in the token from the AES key, which
+ * therefore has CKA_DERIVE (kms_p11_mac).
  */
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,7 +46,8 @@ struct kms_p11_key {
     struct kms_p11_handle pk_handle;
     uint8_t *pk_spki; /* RSA: the public key, for padding in kmsd and checking the result */
     size_t pk_spki_len;
-    size_t pk_mod_len; /* RSA: modulus bytes */
+    size_t pk_mod_len;     /* RSA: modulus bytes */
+    atomic_bool pk_no_mac; /* the token refused to derive MAC keys from this object */
 };
 
 static const struct kms_keystore_ops kms_pkcs11_ops;
@@ -89,6 +93,14 @@ static void kms_p11_label_of(const struct kms_ks_ref *ref, char *out, size_t siz
     snprintf(out, size, "kmsd/%s/%s", ref->key_id, ref->version_id);
 }
 
+/*
+ * An AES key for a version. Where the token derives with CKM_AES_ECB_ENCRYPT_DATA, the key may
+ * also derive (CKA_DERIVE), for its MAC keys (kms_p11_mac), and CKA_ALLOWED_MECHANISMS keeps it
+ * to CKM_AES_GCM and that derivation: a mechanism such as CKM_XOR_BASE_AND_DATA or
+ * CKM_CONCATENATE_BASE_AND_DATA could otherwise copy the material into an extractable key.
+ * ECB_ENCRYPT_DATA only gives E_K of chosen blocks, which GCM encryption already gives whoever
+ * may log in. A token that refuses the attribute gets keys without CKA_DERIVE (and no MACs).
+ */
 static kms_err kms_p11_gen_aes(struct kms_p11 *p, struct kms_p11_session *s,
                                const struct kms_ks_ref *ref, const char *label, CK_ULONG len)
 {
@@ -96,6 +108,8 @@ static kms_err kms_p11_gen_aes(struct kms_p11 *p, struct kms_p11_session *s,
     CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
     CK_KEY_TYPE type = CKK_AES;
     CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
+    CK_MECHANISM_TYPE allowed[] = {CKM_AES_GCM, CKM_AES_ECB_ENCRYPT_DATA};
+    bool derive = kms_p11_has(p, KMS_P11_CAP_AES_DERIVE);
     CK_ATTRIBUTE tmpl[] = {
         {CKA_CLASS, &cls, sizeof(cls)},
         {CKA_KEY_TYPE, &type, sizeof(type)},
@@ -110,13 +124,24 @@ static kms_err kms_p11_gen_aes(struct kms_p11 *p, struct kms_p11_session *s,
         {CKA_UNWRAP, &no, sizeof(no)},
         {CKA_SIGN, &no, sizeof(no)},
         {CKA_VERIFY, &no, sizeof(no)},
-        {CKA_DERIVE, &no, sizeof(no)},
         {CKA_ID, (void *)ref->version_id, strlen(ref->version_id)},
         {CKA_LABEL, (void *)label, strlen(label)},
+        /* The last two only where the key derives its MAC keys. */
+        {CKA_DERIVE, &yes, sizeof(yes)},
+        {CKA_ALLOWED_MECHANISMS, allowed, sizeof(allowed)},
     };
+    CK_ULONG count = KMS_ARRAY_LEN(tmpl) - (derive ? 0 : 2);
     CK_OBJECT_HANDLE obj;
-    CK_RV rv = p->p_fn->C_GenerateKey(s->s_handle, &m, tmpl, KMS_ARRAY_LEN(tmpl), &obj);
+    CK_RV rv = p->p_fn->C_GenerateKey(s->s_handle, &m, tmpl, count, &obj);
 
+    if (derive && (rv == CKR_ATTRIBUTE_TYPE_INVALID || rv == CKR_ATTRIBUTE_VALUE_INVALID ||
+                   rv == CKR_TEMPLATE_INCONSISTENT)) {
+        kms_log_warn("pkcs11: the token '%s' refused CKA_ALLOWED_MECHANISMS on an AES key (%s): "
+                     "new HSM keys cannot make MACs",
+                     p->p_label, kms_p11_rv_name(rv));
+        kms_p11_drop_caps(p, KMS_P11_CAP_AES_DERIVE);
+        rv = p->p_fn->C_GenerateKey(s->s_handle, &m, tmpl, KMS_ARRAY_LEN(tmpl) - 2, &obj);
+    }
     return rv == CKR_OK ? KMS_OK : kms_p11_fail(p, s, rv, "C_GenerateKey (AES)");
 }
 
@@ -548,6 +573,73 @@ static kms_err kms_p11_decrypt(struct kms_ks_key *key, enum kms_pk_alg alg, cons
     return rc;
 }
 
+/* The token's HMAC mechanism for alg and the capability that says it has it. */
+static bool kms_p11_hmac_mech(enum kms_mac_alg alg, CK_MECHANISM_TYPE *mech, unsigned *cap)
+{
+    switch (alg) {
+    case KMS_MAC_HMAC_SHA_224:
+        *mech = CKM_SHA224_HMAC;
+        *cap = KMS_P11_CAP_HMAC_SHA224;
+        return true;
+    case KMS_MAC_HMAC_SHA_256:
+        *mech = CKM_SHA256_HMAC;
+        *cap = KMS_P11_CAP_HMAC_SHA256;
+        return true;
+    case KMS_MAC_HMAC_SHA_384:
+        *mech = CKM_SHA384_HMAC;
+        *cap = KMS_P11_CAP_HMAC_SHA384;
+        return true;
+    case KMS_MAC_HMAC_SHA_512:
+        *mech = CKM_SHA512_HMAC;
+        *cap = KMS_P11_CAP_HMAC_SHA512;
+        return true;
+    default:
+        return false; /* HMAC_SM3: no standard PKCS#11 mechanism (and no SM4 keys here) */
+    }
+}
+
+/*
+ * The MAC key is derived in the token: C_DeriveKey(CKM_AES_ECB_ENCRYPT_DATA) of the version's
+ * AES key over SHA-512("kms-mac-v1" ‖ Algorithm) gives a 64-byte session generic secret (long
+ * enough for every HMAC's minimum key size), which only signs and is destroyed at once.
+ */
+static kms_err kms_p11_mac(struct kms_ks_key *key, enum kms_mac_alg alg, const uint8_t *msg,
+                           size_t len, uint8_t out[KMS_MAC_MAX_LEN], size_t *out_len)
+{
+    struct kms_p11_key *k = (struct kms_p11_key *)key;
+    uint8_t data[KMS_MAC_DERIVATION_LEN];
+    CK_MECHANISM_TYPE mech;
+    unsigned cap;
+    size_t n = KMS_MAC_MAX_LEN;
+    CK_RV refused = CKR_OK;
+    kms_err rc;
+
+    if (k->pk_spec != KMS_SPEC_AES_256 && k->pk_spec != KMS_SPEC_AES_128)
+        return KMS_E_UNSUPPORTED_KEY_SPEC;
+    if (!kms_p11_hmac_mech(alg, &mech, &cap) ||
+        !kms_p11_has(k->pk_p11, cap | KMS_P11_CAP_AES_DERIVE) || atomic_load(&k->pk_no_mac))
+        return KMS_E_UNSUPPORTED_PROTECTION;
+    rc = kms_mac_derivation_data(alg, data);
+    if (rc == KMS_OK)
+        rc = kms_p11_gone(k, kms_p11_derived_hmac(k->pk_p11, &k->pk_handle, data, sizeof(data),
+                                                  mech, msg, len, out, &n, &refused));
+    if (rc == KMS_E_UNSUPPORTED_ALGORITHM) {
+        /* Most likely a key object made before kmsd derived MAC keys (CKA_DERIVE false). */
+        kms_log_warn("pkcs11: the token '%s' refused to derive or use a %s key of version %s "
+                     "(%s): no such MACs with that version",
+                     k->pk_p11->p_label, kms_mac_alg_name(alg), k->pk_version,
+                     kms_p11_rv_name(refused));
+        if (refused == CKR_KEY_FUNCTION_NOT_PERMITTED)
+            atomic_store(&k->pk_no_mac, true); /* said once per loaded version */
+        rc = KMS_E_UNSUPPORTED_PROTECTION;
+    }
+    if (rc == KMS_OK && n != kms_mac_len(alg))
+        rc = KMS_E_INTERNAL;
+    if (rc == KMS_OK)
+        *out_len = n;
+    return rc;
+}
+
 static kms_err kms_p11_random(struct kms_keystore *ks, uint8_t *out, size_t len)
 {
     struct kms_p11 *p = ks->ks_impl;
@@ -583,6 +675,7 @@ static const struct kms_keystore_ops kms_pkcs11_ops = {
     .ks_open = kms_p11_open_blob,
     .ks_sign = kms_p11_sign,
     .ks_decrypt = kms_p11_decrypt,
+    .ks_mac = kms_p11_mac,
     .ks_random = kms_p11_random,
     .ks_close = kms_p11_ks_close,
     .ks_supports = kms_p11_supports,

@@ -285,6 +285,22 @@ static kms_err kms_sw_decrypt(struct kms_ks_key *key, enum kms_pk_alg alg, const
     return kms_pkey_decrypt(k->sk_pkey, alg, ct, ct_len, pt);
 }
 
+static kms_err kms_sw_mac(struct kms_ks_key *key, enum kms_mac_alg alg, const uint8_t *msg,
+                          size_t len, uint8_t out[KMS_MAC_MAX_LEN], size_t *out_len)
+{
+    struct kms_sw_key *k = (struct kms_sw_key *)key;
+    uint8_t mac_key[KMS_MAC_KEY_LEN];
+    kms_err rc;
+
+    if (k->sk_material_len == 0 || !kms_mac_alg_fits(k->sk_spec, alg))
+        return KMS_E_UNSUPPORTED_KEY_SPEC;
+    rc = kms_mac_derive_key(k->sk_spec, alg, k->sk_material, k->sk_material_len, mac_key);
+    if (rc == KMS_OK)
+        rc = kms_hmac(alg, mac_key, sizeof(mac_key), msg, len, out, out_len);
+    OPENSSL_cleanse(mac_key, sizeof(mac_key));
+    return rc;
+}
+
 static kms_err kms_sw_random(struct kms_keystore *ks, uint8_t *out, size_t len)
 {
     return RAND_bytes(out, (int)len) == 1 ? KMS_OK : KMS_E_INTERNAL;
@@ -317,6 +333,7 @@ static const struct kms_keystore_ops kms_software_ops = {
     .ks_open = kms_sw_open,
     .ks_sign = kms_sw_sign,
     .ks_decrypt = kms_sw_decrypt,
+    .ks_mac = kms_sw_mac,
     .ks_random = kms_sw_random,
     .ks_close = kms_sw_close,
 };

@@ -411,3 +411,136 @@ kms_err kms_store_version_destroyed(struct kms_db *db, const char *version_id, b
     sqlite3_reset(st);
     return err;
 }
+
+/*
+ * The WHERE clause of a filtered key listing: one AND term per filter, one OR term per value.
+ * Every value is a bound parameter; the clause's shape depends only on the filters' kinds and
+ * value counts.
+ */
+static kms_err kms_key_filter_sql(const struct kms_key_filter *filters, size_t filter_count,
+                                  struct kms_buf *sql)
+{
+    static const char *const term[] = {
+        /* Imported material past its expiry reads as PendingImport (kms_key_effective_state). */
+        [KMS_KEY_FILTER_STATE] = "(CASE WHEN k.origin = ? AND k.material_expire_at != 0 AND "
+                                 "k.material_expire_at <= ? AND k.state IN (?, ?) THEN ? "
+                                 "ELSE k.state END) = ?",
+        [KMS_KEY_FILTER_SPEC] = "k.key_spec = ?",
+        [KMS_KEY_FILTER_USAGE] = "k.key_usage = ?",
+        [KMS_KEY_FILTER_PROTECTION] = "k.protection = ?",
+        [KMS_KEY_FILTER_ALIAS] = "EXISTS (SELECT 1 FROM aliases a WHERE a.key_id = k.key_id AND "
+                                 "(a.alias_name = ? OR a.alias_name = 'alias/' || ?))",
+        [KMS_KEY_FILTER_TAG_KEY] = "EXISTS (SELECT 1 FROM tags t WHERE t.resource_type = 'key' "
+                                   "AND t.resource_id = k.key_id AND t.tag_key = ?)",
+        [KMS_KEY_FILTER_TAG_VALUE] = "EXISTS (SELECT 1 FROM tags t WHERE t.resource_type = 'key' "
+                                     "AND t.resource_id = k.key_id AND t.tag_value = ?)",
+        [KMS_KEY_FILTER_ID] = "k.key_id = ?",
+    };
+    kms_err rc = kms_buf_append_str(sql, " WHERE k.internal = 0");
+
+    for (size_t i = 0; rc == KMS_OK && i < filter_count; i++) {
+        if ((size_t)filters[i].kind >= KMS_ARRAY_LEN(term) || filters[i].count == 0)
+            return KMS_E_INTERNAL;
+        rc = kms_buf_append_str(sql, " AND (");
+        for (size_t j = 0; rc == KMS_OK && j < filters[i].count; j++) {
+            if (j > 0)
+                rc = kms_buf_append_str(sql, " OR ");
+            if (rc == KMS_OK)
+                rc = kms_buf_append_str(sql, term[filters[i].kind]);
+        }
+        if (rc == KMS_OK)
+            rc = kms_buf_append_str(sql, ")");
+    }
+    return rc;
+}
+
+/* Binds every filter value in the order kms_key_filter_sql wrote them; the next index. */
+static int kms_key_filter_bind(sqlite3_stmt *st, int64_t now, const struct kms_key_filter *filters,
+                               size_t filter_count)
+{
+    int n = 1;
+
+    for (size_t i = 0; i < filter_count; i++) {
+        for (size_t j = 0; j < filters[i].count; j++) {
+            switch (filters[i].kind) {
+            case KMS_KEY_FILTER_STATE:
+                sqlite3_bind_int(st, n++, KMS_ORIGIN_EXTERNAL);
+                sqlite3_bind_int64(st, n++, now);
+                sqlite3_bind_int(st, n++, KMS_STATE_ENABLED);
+                sqlite3_bind_int(st, n++, KMS_STATE_DISABLED);
+                sqlite3_bind_int(st, n++, KMS_STATE_PENDING_IMPORT);
+                sqlite3_bind_int64(st, n++, filters[i].numbers[j]);
+                break;
+            case KMS_KEY_FILTER_SPEC:
+            case KMS_KEY_FILTER_USAGE:
+            case KMS_KEY_FILTER_PROTECTION:
+                sqlite3_bind_int64(st, n++, filters[i].numbers[j]);
+                break;
+            case KMS_KEY_FILTER_ALIAS:
+                sqlite3_bind_text(st, n++, filters[i].texts[j], -1, SQLITE_STATIC);
+                sqlite3_bind_text(st, n++, filters[i].texts[j], -1, SQLITE_STATIC);
+                break;
+            case KMS_KEY_FILTER_TAG_KEY:
+            case KMS_KEY_FILTER_TAG_VALUE:
+            case KMS_KEY_FILTER_ID:
+                sqlite3_bind_text(st, n++, filters[i].texts[j], -1, SQLITE_STATIC);
+                break;
+            }
+        }
+    }
+    return n;
+}
+
+kms_err kms_store_key_list_filtered(struct kms_db *db, int64_t now,
+                                    const struct kms_key_filter *filters, size_t filter_count,
+                                    int64_t offset, int64_t limit, char ***ids, size_t *count,
+                                    int64_t *total)
+{
+    struct kms_buf where = {0}, sql = {0};
+    sqlite3_stmt *st = NULL;
+    int rc, next;
+    kms_err err;
+
+    *ids = NULL;
+    *count = 0;
+    *total = 0;
+    /* Filters vary per request, so these statements are prepared each time, not cached. */
+    err = kms_key_filter_sql(filters, filter_count, &where);
+    if (err == KMS_OK)
+        err = kms_buf_printf(&sql, "SELECT count(*) FROM keys k%s", where.data);
+    if (err != KMS_OK)
+        goto out;
+    if (sqlite3_prepare_v2(db->db_handle, sql.data, -1, &st, NULL) != SQLITE_OK) {
+        err = kms_db_err(db, SQLITE_ERROR, "key count (filtered)");
+        goto out;
+    }
+    kms_key_filter_bind(st, now, filters, filter_count);
+    rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW) {
+        err = kms_db_err(db, rc, "key count (filtered)");
+        goto out;
+    }
+    *total = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    st = NULL;
+    kms_buf_reset(&sql);
+    err = kms_buf_printf(&sql,
+                         "SELECT k.key_id FROM keys k%s ORDER BY k.created_at, k.rowid "
+                         "LIMIT ? OFFSET ?",
+                         where.data);
+    if (err != KMS_OK)
+        goto out;
+    if (sqlite3_prepare_v2(db->db_handle, sql.data, -1, &st, NULL) != SQLITE_OK) {
+        err = kms_db_err(db, SQLITE_ERROR, "key list (filtered)");
+        goto out;
+    }
+    next = kms_key_filter_bind(st, now, filters, filter_count);
+    sqlite3_bind_int64(st, next, limit);
+    sqlite3_bind_int64(st, next + 1, offset);
+    err = kms_db_collect_ids(db, st, ids, count);
+out:
+    sqlite3_finalize(st);
+    kms_buf_free(&where);
+    kms_buf_free(&sql);
+    return err;
+}

@@ -10,6 +10,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
+
 #include "kms/config.h"
 
 enum kms_setting_type {
@@ -61,6 +63,8 @@ static const struct kms_setting kms_settings[] = {
     KMS_STR("server", "region", region),
     KMS_STR("server", "account_id", account_id),
     KMS_STR("server", "host_id", host_id),
+    KMS_BOOL("server", "auto_open", auto_open),
+    KMS_STR("server", "instance_id", instance_id),
     KMS_STR("tls", "cert_file", tls_cert_file),
     KMS_STR("tls", "key_file", tls_key_file),
     KMS_STR("tls", "priorities", tls_priorities),
@@ -103,6 +107,7 @@ void kms_config_defaults(struct kms_config *cfg)
     cfg->max_body_bytes = 128 * 1024;
     snprintf(cfg->region, sizeof(cfg->region), "cn-hangzhou");
     snprintf(cfg->account_id, sizeof(cfg->account_id), "1000000000000000");
+    cfg->auto_open = true;
     snprintf(cfg->tls_priorities, sizeof(cfg->tls_priorities), "%s",
              "SECURE128:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-CIPHER-ALL:+AES-256-GCM:"
              "+AES-128-GCM:+CHACHA20-POLY1305:%SERVER_PRECEDENCE");
@@ -321,8 +326,53 @@ static void kms_config_credential(char *field, size_t size, const char *name)
         snprintf(field, size, "%s", path);
 }
 
+/*
+ * The virtual instance's id (spec/actions.md B): the configured one, checked, or by default
+ * "kst-kmsd" + 17 hex digits of SHA-256("kmsd-instance:" account ":" region), so it stays the
+ * same across restarts and differs between deployments of different accounts or regions.
+ */
+static bool kms_config_instance_id(struct kms_config *cfg, char *err, size_t errlen)
+{
+    static const char hex[] = "0123456789abcdef";
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int md_len = 0;
+    char seed[2 * KMS_CONFIG_STR + 32];
+    size_t n = strlen(cfg->instance_id);
+    int len;
+
+    if (n > 0) {
+        for (size_t i = 0; i < n; i++) {
+            unsigned char c = (unsigned char)cfg->instance_id[i];
+
+            if (!isalnum(c) && c != '-' && c != '_') {
+                snprintf(err, errlen,
+                         "server.instance_id: only letters, digits, '-' and '_' are allowed");
+                return false;
+            }
+        }
+        if (n > 64) {
+            snprintf(err, errlen, "server.instance_id: longer than 64 characters");
+            return false;
+        }
+        return true;
+    }
+    len = snprintf(seed, sizeof(seed), "kmsd-instance:%s:%s", cfg->account_id, cfg->region);
+    if (len < 0 || (size_t)len >= sizeof(seed) ||
+        EVP_Digest(seed, (size_t)len, md, &md_len, EVP_sha256(), NULL) != 1 || md_len < 9) {
+        snprintf(err, errlen, "server.instance_id: cannot derive the default");
+        return false;
+    }
+    memcpy(cfg->instance_id, "kst-kmsd", 8);
+    for (size_t i = 0; i < 17; i++)
+        cfg->instance_id[8 + i] = hex[(md[i / 2] >> (i % 2 ? 0 : 4)) & 0xf];
+    cfg->instance_id[25] = '\0';
+    return true;
+}
+
 bool kms_config_finish(struct kms_config *cfg, char *err, size_t errlen)
 {
+    if (!kms_config_instance_id(cfg, err, errlen))
+        return false;
     /* A systemd credential master.key (or pkcs11.pin) wins over the data directory's file. */
     kms_config_credential(cfg->master_key_file, sizeof(cfg->master_key_file), "master.key");
     kms_config_credential(cfg->pkcs11_pin_file, sizeof(cfg->pkcs11_pin_file), "pkcs11.pin");

@@ -91,6 +91,9 @@ static const struct kms_err_info kms_err_table[KMS_E_COUNT] = {
                            "This operation is not supported by this server."},
     [KMS_E_DRY_RUN] = {"DryRunOperationError", 400,
                        "The request would have succeeded, but the DryRun flag is set."},
+    [KMS_E_SERVICE_NOT_ENABLED] = {"Forbidden.KmsServiceNotEnabled", 403,
+                                   "Kms service is not Enabled for current user. Please get access "
+                                   "permission first."},
 };
 
 const struct kms_err_info *kms_err_info(kms_err err)

@@ -21,6 +21,7 @@
 
 #include <cmocka.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <openssl/rand.h>
 #include <openssl/x509.h>
 
@@ -402,6 +403,69 @@ static void test_fingerprint(void **state)
     assert_false(contains(a, 32, fx->master, 8));
 }
 
+/*
+ * A software version's MAC (ks_mac) is HMAC under a key derived from the material - HMAC-H
+ * (material, "kms-mac-v1" ‖ Algorithm) - never under the material itself; algorithms that do
+ * not fit the spec are refused.
+ */
+static void test_mac_key_is_derived(void **state)
+{
+    static const struct {
+        enum kms_key_spec spec;
+        size_t len;
+        enum kms_mac_alg alg;
+    } cases[] = {
+        {KMS_SPEC_AES_256, 32, KMS_MAC_HMAC_SHA_224}, {KMS_SPEC_AES_256, 32, KMS_MAC_HMAC_SHA_256},
+        {KMS_SPEC_AES_128, 16, KMS_MAC_HMAC_SHA_384}, {KMS_SPEC_AES_128, 16, KMS_MAC_HMAC_SHA_512},
+        {KMS_SPEC_SM4, 16, KMS_MAC_HMAC_SM3},
+    };
+    struct fixture *fx = *state;
+    static const uint8_t msg[] = "the message to authenticate";
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct kms_ks_ref ref = {"mac-key", "0a1c54a2-8d0e-4b39-a5cb-3a1b4b8f0c22", cases[i].spec};
+        const EVP_MD *kdf = cases[i].spec == KMS_SPEC_SM4 ? EVP_sm3() : EVP_sha256();
+        const EVP_MD *md = cases[i].alg == KMS_MAC_HMAC_SM3       ? EVP_sm3()
+                           : cases[i].alg == KMS_MAC_HMAC_SHA_224 ? EVP_sha224()
+                           : cases[i].alg == KMS_MAC_HMAC_SHA_256 ? EVP_sha256()
+                           : cases[i].alg == KMS_MAC_HMAC_SHA_384 ? EVP_sha384()
+                                                                  : EVP_sha512();
+        struct kms_buf stored = {0};
+        struct kms_ks_key *key = NULL;
+        uint8_t material[32], mac_key[EVP_MAX_MD_SIZE], want[EVP_MAX_MD_SIZE], raw[EVP_MAX_MD_SIZE];
+        uint8_t got[KMS_MAC_MAX_LEN];
+        unsigned int mac_key_len = 0, want_len = 0, raw_len = 0;
+        char label[64];
+        size_t got_len = 0;
+
+        assert_int_equal(RAND_bytes(material, (int)cases[i].len), 1);
+        assert_int_equal(fx->ks->ks_ops->ks_import(fx->ks, &ref, material, cases[i].len, &stored),
+                         KMS_OK);
+        assert_int_equal(
+            fx->ks->ks_ops->ks_load(fx->ks, &ref, (uint8_t *)stored.data, stored.len, &key),
+            KMS_OK);
+        assert_int_equal(key->kk_ops->ks_mac(key, cases[i].alg, msg, sizeof(msg), got, &got_len),
+                         KMS_OK);
+        snprintf(label, sizeof(label), "kms-mac-v1%s", kms_mac_alg_name(cases[i].alg));
+        assert_non_null(HMAC(kdf, material, (int)cases[i].len, (const uint8_t *)label,
+                             strlen(label), mac_key, &mac_key_len));
+        assert_non_null(HMAC(md, mac_key, (int)mac_key_len, msg, sizeof(msg), want, &want_len));
+        assert_int_equal(got_len, want_len);
+        assert_memory_equal(got, want, want_len);
+        /* Not the HMAC under the raw material. */
+        assert_non_null(HMAC(md, material, (int)cases[i].len, msg, sizeof(msg), raw, &raw_len));
+        assert_memory_not_equal(got, raw, raw_len);
+        /* An algorithm of the other family is refused by the driver too. */
+        assert_int_not_equal(
+            key->kk_ops->ks_mac(
+                key, cases[i].alg == KMS_MAC_HMAC_SM3 ? KMS_MAC_HMAC_SHA_256 : KMS_MAC_HMAC_SM3,
+                msg, sizeof(msg), got, &got_len),
+            KMS_OK);
+        key->kk_ops->ks_release(key);
+        kms_buf_free_secret(&stored);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -412,6 +476,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_master_key_file_rules, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sealed_secrets, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fingerprint, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_mac_key_is_derived, setup, teardown),
     };
 
     kms_log_set_quiet(1); /* the refusals below are logged as errors: expected here */

@@ -7,7 +7,8 @@
  * OAEP-SHA1 and PKCS#1 v1.5 decryption of what OpenSSL encrypted, the same with the padding done
  * in kmsd over raw RSA, random bytes, destroy, ks_supports, start-up failures with their one
  * clear line, recovery after the token dropped every session, many threads at once, sealing
- * mode (the master key in the token), and proof that the material is in the token and cannot
+ * mode (the master key in the token), MACs with keys derived in the token, and proof that the
+ * material is in the token and cannot
  * leave it (CKA_EXTRACTABLE=FALSE, CKA_SENSITIVE=TRUE, CKA_VALUE unreadable, C_WrapKey fails).
  *
  * Exits 77 (ctest: skipped) with a message when SoftHSM2 is not installed.
@@ -29,6 +30,7 @@
 #include <openssl/bn.h>
 #include <openssl/ec.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <openssl/rand.h>
 #include <openssl/rsa.h>
 #include <openssl/sha.h>
@@ -1041,6 +1043,154 @@ static void test_sealing_mode(void **state)
     kms_buf_free(&pub);
 }
 
+/* Session objects of class cls and key type (as many as the token shows, up to 64). */
+static size_t count_by_type(struct kms_p11 *p, CK_OBJECT_CLASS cls, CK_KEY_TYPE type)
+{
+    CK_ATTRIBUTE tmpl[] = {{CKA_CLASS, &cls, sizeof(cls)}, {CKA_KEY_TYPE, &type, sizeof(type)}};
+    struct kms_p11_session *s = NULL;
+    CK_OBJECT_HANDLE h[64];
+    CK_ULONG n = 0;
+
+    assert_int_equal(kms_p11_session_get(p, &s), KMS_OK);
+    assert_int_equal(p->p_fn->C_FindObjectsInit(s->s_handle, tmpl, 2), CKR_OK);
+    assert_int_equal(p->p_fn->C_FindObjects(s->s_handle, h, 64, &n), CKR_OK);
+    p->p_fn->C_FindObjectsFinal(s->s_handle);
+    kms_p11_session_put(p, s);
+    return n;
+}
+
+/* An AES session key of known value with CKA_ID id, allowed to derive or not. */
+static void put_aes_key(struct kms_p11 *p, const char *id, const uint8_t value[32], bool derive)
+{
+    CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+    CK_KEY_TYPE type = CKK_AES;
+    CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
+    CK_ATTRIBUTE tmpl[] = {
+        {CKA_CLASS, &cls, sizeof(cls)},   {CKA_KEY_TYPE, &type, sizeof(type)},
+        {CKA_TOKEN, &no, sizeof(no)},     {CKA_ENCRYPT, &yes, sizeof(yes)},
+        {CKA_DECRYPT, &yes, sizeof(yes)}, {CKA_DERIVE, derive ? &yes : &no, sizeof(yes)},
+        {CKA_VALUE, (void *)value, 32},   {CKA_ID, (void *)id, strlen(id)},
+    };
+    struct kms_p11_session *s = NULL;
+    CK_OBJECT_HANDLE h;
+
+    assert_int_equal(kms_p11_session_get(p, &s), KMS_OK);
+    assert_int_equal(p->p_fn->C_CreateObject(s->s_handle, tmpl, KMS_ARRAY_LEN(tmpl), &h), CKR_OK);
+    kms_p11_session_put(p, s);
+}
+
+/*
+ * MACs of HSM keys: the MAC key is AES-ECB(K, SHA-512("kms-mac-v1" ‖ Algorithm)) made in the
+ * token (checked against OpenSSL with a key of known value), it is gone from the token after each
+ * MAC, new AES keys may derive only through CKM_AES_ECB_ENCRYPT_DATA, and a key object that may
+ * not derive (made by an older kmsd) is refused with KMS_E_UNSUPPORTED_PROTECTION.
+ */
+static void test_mac(void **state)
+{
+    static const enum kms_mac_alg algs[] = {KMS_MAC_HMAC_SHA_224, KMS_MAC_HMAC_SHA_256,
+                                            KMS_MAC_HMAC_SHA_384, KMS_MAC_HMAC_SHA_512};
+    static const uint8_t msg[] = "a message for the token";
+    struct kms_keystore *ks = open_ks();
+    struct kms_p11 *p = kms_pkcs11_of(ks);
+    char key_id[KMS_UUID_LEN], version_id[KMS_UUID_LEN];
+    struct kms_ks_ref ref = make_ref(key_id, version_id, KMS_SPEC_AES_256);
+    struct kms_buf pub = {0};
+    struct kms_ks_key *key;
+    uint8_t value[32], data[KMS_MAC_DERIVATION_LEN], derived[KMS_MAC_DERIVATION_LEN];
+    uint8_t got[KMS_MAC_MAX_LEN], want[EVP_MAX_MD_SIZE], again[KMS_MAC_MAX_LEN];
+    size_t got_len, again_len, secrets_before;
+    unsigned int want_len;
+    struct kms_p11_session *s = NULL;
+    CK_OBJECT_HANDLE h, derived_key;
+    CK_KEY_DERIVATION_STRING_DATA kd = {data, sizeof(data)};
+    CK_MECHANISM cbc = {CKM_AES_CBC_ENCRYPT_DATA, &kd, sizeof(kd)};
+    CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+    CK_KEY_TYPE generic = CKK_GENERIC_SECRET;
+    CK_ULONG value_len = 32;
+    CK_ATTRIBUTE dtmpl[] = {{CKA_CLASS, &cls, sizeof(cls)},
+                            {CKA_KEY_TYPE, &generic, sizeof(generic)},
+                            {CKA_VALUE_LEN, &value_len, sizeof(value_len)}};
+    EVP_CIPHER_CTX *ecb = EVP_CIPHER_CTX_new();
+    int n = 0;
+
+    assert_true(kms_p11_has(p, KMS_P11_CAP_AES_DERIVE | KMS_P11_CAP_HMAC_SHA224 |
+                                   KMS_P11_CAP_HMAC_SHA256 | KMS_P11_CAP_HMAC_SHA384 |
+                                   KMS_P11_CAP_HMAC_SHA512));
+    /* A version made by kmsd: derives, through one mechanism only, and leaves nothing behind. */
+    key = create_load(ks, &ref, &pub);
+    assert_int_equal(kms_p11_session_get(p, &s), KMS_OK);
+    h = find_object(p, s, CKO_SECRET_KEY, version_id);
+    assert_int_equal(bool_attr(p, s, h, CKA_DERIVE), CK_TRUE);
+    assert_int_equal(p->p_fn->C_DeriveKey(s->s_handle, &cbc, h, dtmpl, 3, &derived_key),
+                     CKR_MECHANISM_INVALID);
+    kms_p11_session_put(p, s);
+    assert_not_exportable(p, CKO_SECRET_KEY, version_id, CKA_VALUE);
+    secrets_before = count_by_type(p, CKO_SECRET_KEY, CKK_GENERIC_SECRET);
+    for (size_t i = 0; i < KMS_ARRAY_LEN(algs); i++) {
+        got_len = again_len = 0;
+        assert_int_equal(key->kk_ops->ks_mac(key, algs[i], msg, sizeof(msg), got, &got_len),
+                         KMS_OK);
+        assert_int_equal(got_len, kms_mac_len(algs[i]));
+        assert_int_equal(key->kk_ops->ks_mac(key, algs[i], msg, sizeof(msg), again, &again_len),
+                         KMS_OK);
+        assert_memory_equal(got, again, got_len);
+        assert_int_equal(key->kk_ops->ks_mac(key, algs[i], msg, sizeof(msg) - 1, again, &again_len),
+                         KMS_OK);
+        assert_memory_not_equal(got, again, got_len);
+    }
+    assert_int_equal(count_by_type(p, CKO_SECRET_KEY, CKK_GENERIC_SECRET), secrets_before);
+    assert_int_equal(count_objects(p, version_id), 1);
+    /* No SM3 in PKCS#11, no MACs with key pairs. */
+    assert_int_equal(key->kk_ops->ks_mac(key, KMS_MAC_HMAC_SM3, msg, sizeof(msg), got, &got_len),
+                     KMS_E_UNSUPPORTED_PROTECTION);
+    key->kk_ops->ks_release(key);
+    assert_int_equal(ks->ks_ops->ks_destroy(ks, &ref), KMS_OK);
+
+    /* A key of known value: the MAC is the documented derivation, recomputed with OpenSSL. */
+    ref = make_ref(key_id, version_id, KMS_SPEC_AES_256);
+    RAND_bytes(value, sizeof(value));
+    put_aes_key(p, version_id, value, true);
+    assert_int_equal(ks->ks_ops->ks_load(ks, &ref, NULL, 0, &key), KMS_OK);
+    for (size_t i = 0; i < KMS_ARRAY_LEN(algs); i++) {
+        const EVP_MD *md = algs[i] == KMS_MAC_HMAC_SHA_224   ? EVP_sha224()
+                           : algs[i] == KMS_MAC_HMAC_SHA_256 ? EVP_sha256()
+                           : algs[i] == KMS_MAC_HMAC_SHA_384 ? EVP_sha384()
+                                                             : EVP_sha512();
+
+        assert_int_equal(kms_mac_derivation_data(algs[i], data), KMS_OK);
+        assert_int_equal(EVP_EncryptInit_ex(ecb, EVP_aes_256_ecb(), NULL, value, NULL), 1);
+        EVP_CIPHER_CTX_set_padding(ecb, 0);
+        assert_int_equal(EVP_EncryptUpdate(ecb, derived, &n, data, sizeof(data)), 1);
+        assert_int_equal(n, (int)sizeof(derived));
+        assert_non_null(HMAC(md, derived, sizeof(derived), msg, sizeof(msg), want, &want_len));
+        got_len = 0;
+        assert_int_equal(key->kk_ops->ks_mac(key, algs[i], msg, sizeof(msg), got, &got_len),
+                         KMS_OK);
+        assert_int_equal(got_len, want_len);
+        assert_memory_equal(got, want, want_len);
+        /* Not an HMAC under the AES key itself. */
+        assert_non_null(HMAC(md, value, sizeof(value), msg, sizeof(msg), want, &want_len));
+        assert_memory_not_equal(got, want, want_len);
+    }
+    key->kk_ops->ks_release(key);
+    assert_int_equal(ks->ks_ops->ks_destroy(ks, &ref), KMS_OK);
+
+    /* A key object that may not derive: refused (twice: the second answer comes from memory). */
+    ref = make_ref(key_id, version_id, KMS_SPEC_AES_256);
+    put_aes_key(p, version_id, value, false);
+    assert_int_equal(ks->ks_ops->ks_load(ks, &ref, NULL, 0, &key), KMS_OK);
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(
+            key->kk_ops->ks_mac(key, KMS_MAC_HMAC_SHA_256, msg, sizeof(msg), got, &got_len),
+            KMS_E_UNSUPPORTED_PROTECTION);
+    key->kk_ops->ks_release(key);
+    assert_int_equal(ks->ks_ops->ks_destroy(ks, &ref), KMS_OK);
+    assert_int_equal(count_by_type(p, CKO_SECRET_KEY, CKK_GENERIC_SECRET), secrets_before);
+    EVP_CIPHER_CTX_free(ecb);
+    kms_buf_free(&pub);
+    ks->ks_ops->ks_close(ks);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1058,6 +1208,7 @@ int main(void)
         cmocka_unit_test(test_session_loss_recovery),
         cmocka_unit_test(test_threads),
         cmocka_unit_test(test_sealing_mode),
+        cmocka_unit_test(test_mac),
     };
 
     have_softhsm = access("/usr/lib/softhsm/libsofthsm2.so", R_OK) == 0 &&
