@@ -244,6 +244,8 @@ static kms_err kms_api_process(struct kms_call *call)
     if (call->db == NULL)
         return KMS_E_UNAVAILABLE;
     rc = kms_authorize(call);
+    if (rc != KMS_OK)
+        return rc;
     rc = kms_service_check_opened(call);
     if (rc != KMS_OK)
         return rc;
