@@ -260,6 +260,21 @@ kms_err kms_api_rotate_secret(struct kms_call *call);
 kms_err kms_api_update_secret_rotation_policy(struct kms_call *call);
 /* random.c */
 kms_err kms_api_get_random_password(struct kms_call *call);
+/* certificates.c */
+kms_err kms_api_create_certificate(struct kms_call *call);
+kms_err kms_api_upload_certificate(struct kms_call *call);
+kms_err kms_api_import_certificate(struct kms_call *call);
+kms_err kms_api_list_certificates(struct kms_call *call);
+kms_err kms_api_describe_certificate(struct kms_call *call);
+kms_err kms_api_get_certificate(struct kms_call *call);
+kms_err kms_api_export_certificate(struct kms_call *call);
+kms_err kms_api_update_certificate_status(struct kms_call *call);
+kms_err kms_api_delete_certificate(struct kms_call *call);
+/* cert_crypto.c */
+kms_err kms_api_certificate_private_key_sign(struct kms_call *call);
+kms_err kms_api_certificate_public_key_verify(struct kms_call *call);
+kms_err kms_api_certificate_public_key_encrypt(struct kms_call *call);
+kms_err kms_api_certificate_private_key_decrypt(struct kms_call *call);
 
 /* ---- keys.c helpers shared with other groups ---- */
 

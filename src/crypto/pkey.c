@@ -812,3 +812,197 @@ out:
     ERR_clear_error();
     return rc;
 }
+
+/* ---- message digests for signatures ---- */
+
+/* The SM2 curve's a, b and base point (GB/T 32918.5), hashed into Z_A. */
+static const uint8_t kms_sm2_curve_abg[128] = {
+    /* a */
+    0xFF,
+    0xFF,
+    0xFF,
+    0xFE,
+    0xFF,
+    0xFF,
+    0xFF,
+    0xFF,
+    0xFF,
+    0xFF,
+    0xFF,
+    0xFF,
+    0xFF,
+    0xFF,
+    0xFF,
+    0xFF,
+    0xFF,
+    0xFF,
+    0xFF,
+    0xFF,
+    0x00,
+    0x00,
+    0x00,
+    0x00,
+    0xFF,
+    0xFF,
+    0xFF,
+    0xFF,
+    0xFF,
+    0xFF,
+    0xFF,
+    0xFC,
+    /* b */
+    0x28,
+    0xE9,
+    0xFA,
+    0x9E,
+    0x9D,
+    0x9F,
+    0x5E,
+    0x34,
+    0x4D,
+    0x5A,
+    0x9E,
+    0x4B,
+    0xCF,
+    0x65,
+    0x09,
+    0xA7,
+    0xF3,
+    0x97,
+    0x89,
+    0xF5,
+    0x15,
+    0xAB,
+    0x8F,
+    0x92,
+    0xDD,
+    0xBC,
+    0xBD,
+    0x41,
+    0x4D,
+    0x94,
+    0x0E,
+    0x93,
+    /* xG */
+    0x32,
+    0xC4,
+    0xAE,
+    0x2C,
+    0x1F,
+    0x19,
+    0x81,
+    0x19,
+    0x5F,
+    0x99,
+    0x04,
+    0x46,
+    0x6A,
+    0x39,
+    0xC9,
+    0x94,
+    0x8F,
+    0xE3,
+    0x0B,
+    0xBF,
+    0xF2,
+    0x66,
+    0x0B,
+    0xE1,
+    0x71,
+    0x5A,
+    0x45,
+    0x89,
+    0x33,
+    0x4C,
+    0x74,
+    0xC7,
+    /* yG */
+    0xBC,
+    0x37,
+    0x36,
+    0xA2,
+    0xF4,
+    0xF6,
+    0x77,
+    0x9C,
+    0x59,
+    0xBD,
+    0xCE,
+    0xE3,
+    0x6B,
+    0x69,
+    0x21,
+    0x53,
+    0xD0,
+    0xA9,
+    0x87,
+    0x7C,
+    0xC6,
+    0x2A,
+    0x47,
+    0x40,
+    0x02,
+    0xDF,
+    0x32,
+    0xE5,
+    0x21,
+    0x39,
+    0xF0,
+    0xA0,
+};
+
+/* Z_A = SM3(ENTL ‖ ID ‖ a ‖ b ‖ xG ‖ yG ‖ xA ‖ yA) with the default ID, into md (ready for M). */
+static bool kms_sm2_za_update(EVP_MD_CTX *md, const EVP_PKEY *pkey, const EVP_MD *sm3)
+{
+    static const char id[] = KMS_SM2_DEFAULT_ID;
+    const uint8_t entl[2] = {(uint8_t)(((sizeof(id) - 1) * 8) >> 8),
+                             (uint8_t)((sizeof(id) - 1) * 8)};
+    uint8_t point[1 + 2 * KMS_SM2_COORD_LEN], za[32];
+    size_t point_len = 0;
+    unsigned int za_len = 0;
+    bool ok;
+
+    ok = EVP_PKEY_get_octet_string_param(pkey, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, point,
+                                         sizeof(point), &point_len) == 1 &&
+         point_len == sizeof(point) && point[0] == 0x04;
+    ok = ok && EVP_DigestInit_ex(md, sm3, NULL) == 1 &&
+         EVP_DigestUpdate(md, entl, sizeof(entl)) == 1 &&
+         EVP_DigestUpdate(md, id, sizeof(id) - 1) == 1 &&
+         EVP_DigestUpdate(md, kms_sm2_curve_abg, sizeof(kms_sm2_curve_abg)) == 1 &&
+         EVP_DigestUpdate(md, point + 1, point_len - 1) == 1 &&
+         EVP_DigestFinal_ex(md, za, &za_len) == 1 && za_len == sizeof(za);
+    /* e = SM3(Z_A ‖ M): the caller feeds M next. */
+    return ok && EVP_DigestInit_ex(md, sm3, NULL) == 1 && EVP_DigestUpdate(md, za, za_len) == 1;
+}
+
+kms_err kms_pkey_message_digest(const struct evp_pkey_st *pkey, enum kms_sign_alg alg,
+                                const uint8_t *msg, size_t len, uint8_t digest[KMS_PKEY_DIGEST_LEN])
+{
+    EVP_MD_CTX *md = NULL;
+    EVP_MD *sm3 = NULL;
+    unsigned int n = 0;
+    kms_err rc;
+    bool ok;
+
+    rc = kms_sign_check(pkey, alg, KMS_PKEY_DIGEST_LEN);
+    if (rc != KMS_OK)
+        return rc;
+    md = EVP_MD_CTX_new();
+    if (md == NULL)
+        return KMS_E_INTERNAL;
+    if (alg == KMS_SIGN_SM2DSA) {
+        sm3 = EVP_MD_fetch(NULL, "SM3", NULL);
+        ok = sm3 != NULL && kms_sm2_za_update(md, pkey, sm3);
+    } else {
+        ok = EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1;
+    }
+    ok = ok && (len == 0 || EVP_DigestUpdate(md, msg, len) == 1) &&
+         EVP_DigestFinal_ex(md, digest, &n) == 1 && n == KMS_PKEY_DIGEST_LEN;
+    EVP_MD_CTX_free(md);
+    EVP_MD_free(sm3);
+    if (!ok) {
+        ERR_clear_error();
+        return KMS_E_INTERNAL;
+    }
+    return KMS_OK;
+}
