@@ -815,141 +815,16 @@ out:
 
 /* ---- message digests for signatures ---- */
 
-/* The SM2 curve's a, b and base point (GB/T 32918.5), hashed into Z_A. */
-static const uint8_t kms_sm2_curve_abg[128] = {
-    /* a */
-    0xFF,
-    0xFF,
-    0xFF,
-    0xFE,
-    0xFF,
-    0xFF,
-    0xFF,
-    0xFF,
-    0xFF,
-    0xFF,
-    0xFF,
-    0xFF,
-    0xFF,
-    0xFF,
-    0xFF,
-    0xFF,
-    0xFF,
-    0xFF,
-    0xFF,
-    0xFF,
-    0x00,
-    0x00,
-    0x00,
-    0x00,
-    0xFF,
-    0xFF,
-    0xFF,
-    0xFF,
-    0xFF,
-    0xFF,
-    0xFF,
-    0xFC,
-    /* b */
-    0x28,
-    0xE9,
-    0xFA,
-    0x9E,
-    0x9D,
-    0x9F,
-    0x5E,
-    0x34,
-    0x4D,
-    0x5A,
-    0x9E,
-    0x4B,
-    0xCF,
-    0x65,
-    0x09,
-    0xA7,
-    0xF3,
-    0x97,
-    0x89,
-    0xF5,
-    0x15,
-    0xAB,
-    0x8F,
-    0x92,
-    0xDD,
-    0xBC,
-    0xBD,
-    0x41,
-    0x4D,
-    0x94,
-    0x0E,
-    0x93,
-    /* xG */
-    0x32,
-    0xC4,
-    0xAE,
-    0x2C,
-    0x1F,
-    0x19,
-    0x81,
-    0x19,
-    0x5F,
-    0x99,
-    0x04,
-    0x46,
-    0x6A,
-    0x39,
-    0xC9,
-    0x94,
-    0x8F,
-    0xE3,
-    0x0B,
-    0xBF,
-    0xF2,
-    0x66,
-    0x0B,
-    0xE1,
-    0x71,
-    0x5A,
-    0x45,
-    0x89,
-    0x33,
-    0x4C,
-    0x74,
-    0xC7,
-    /* yG */
-    0xBC,
-    0x37,
-    0x36,
-    0xA2,
-    0xF4,
-    0xF6,
-    0x77,
-    0x9C,
-    0x59,
-    0xBD,
-    0xCE,
-    0xE3,
-    0x6B,
-    0x69,
-    0x21,
-    0x53,
-    0xD0,
-    0xA9,
-    0x87,
-    0x7C,
-    0xC6,
-    0x2A,
-    0x47,
-    0x40,
-    0x02,
-    0xDF,
-    0x32,
-    0xE5,
-    0x21,
-    0x39,
-    0xF0,
-    0xA0,
-};
+/* The SM2 curve's a, b and base point xG, yG (GB/T 32918.5), hashed into Z_A. */
+static const char kms_sm2_curve_abg[] =
+    "\xFF\xFF\xFF\xFE\xFF\xFF\xFF\xFF\xFF\xFF\xFF\xFF\xFF\xFF\xFF\xFF"
+    "\xFF\xFF\xFF\xFF\x00\x00\x00\x00\xFF\xFF\xFF\xFF\xFF\xFF\xFF\xFC"
+    "\x28\xE9\xFA\x9E\x9D\x9F\x5E\x34\x4D\x5A\x9E\x4B\xCF\x65\x09\xA7"
+    "\xF3\x97\x89\xF5\x15\xAB\x8F\x92\xDD\xBC\xBD\x41\x4D\x94\x0E\x93"
+    "\x32\xC4\xAE\x2C\x1F\x19\x81\x19\x5F\x99\x04\x46\x6A\x39\xC9\x94"
+    "\x8F\xE3\x0B\xBF\xF2\x66\x0B\xE1\x71\x5A\x45\x89\x33\x4C\x74\xC7"
+    "\xBC\x37\x36\xA2\xF4\xF6\x77\x9C\x59\xBD\xCE\xE3\x6B\x69\x21\x53"
+    "\xD0\xA9\x87\x7C\xC6\x2A\x47\x40\x02\xDF\x32\xE5\x21\x39\xF0\xA0";
 
 /* Z_A = SM3(ENTL ‖ ID ‖ a ‖ b ‖ xG ‖ yG ‖ xA ‖ yA) with the default ID, into md (ready for M). */
 static bool kms_sm2_za_update(EVP_MD_CTX *md, const EVP_PKEY *pkey, const EVP_MD *sm3)
@@ -968,7 +843,7 @@ static bool kms_sm2_za_update(EVP_MD_CTX *md, const EVP_PKEY *pkey, const EVP_MD
     ok = ok && EVP_DigestInit_ex(md, sm3, NULL) == 1 &&
          EVP_DigestUpdate(md, entl, sizeof(entl)) == 1 &&
          EVP_DigestUpdate(md, id, sizeof(id) - 1) == 1 &&
-         EVP_DigestUpdate(md, kms_sm2_curve_abg, sizeof(kms_sm2_curve_abg)) == 1 &&
+         EVP_DigestUpdate(md, kms_sm2_curve_abg, sizeof(kms_sm2_curve_abg) - 1) == 1 &&
          EVP_DigestUpdate(md, point + 1, point_len - 1) == 1 &&
          EVP_DigestFinal_ex(md, za, &za_len) == 1 && za_len == sizeof(za);
     /* e = SM3(Z_A ‖ M): the caller feeds M next. */
