@@ -33,7 +33,10 @@ enum kms_dn_mode {
      * RFC 5280's upper bounds (CN, O, OU 64; ST, L 128; E 128 ASCII).
      */
     KMS_DN_SUBJECT,
-    /* A DN to compare with (ListCertificates filters): any attribute type OpenSSL names. */
+    /*
+     * A DN to compare with (ListCertificates filters): any attribute type OpenSSL names, and a
+     * two-letter C is upper-cased as in KMS_DN_SUBJECT.
+     */
     KMS_DN_ANY,
 };
 

@@ -245,6 +245,11 @@ kms_err kms_dn_parse(const char *text, enum kms_dn_mode mode, struct kms_dn *out
             nid = t != NULL ? t->nid : OBJ_txt2nid(type);
             if (nid == NID_undef)
                 goto out;
+            /* Country codes compare as CreateCertificate writes them: upper case. */
+            if (nid == NID_countryName && strlen(value) == 2) {
+                value[0] = (char)toupper((unsigned char)value[0]);
+                value[1] = (char)toupper((unsigned char)value[1]);
+            }
         }
         if (out->count == KMS_DN_ATTRS_MAX)
             goto out;
