@@ -243,6 +243,11 @@ kms_err kms_dn_parse(const char *text, enum kms_dn_mode mode, struct kms_dn *out
             nid = t->nid;
         } else {
             nid = t != NULL ? t->nid : OBJ_txt2nid(type);
+            /* OpenSSL's names are case-sensitive; short ones are upper case (DC, UID, SN). */
+            for (size_t i = 0; nid == NID_undef && i < n; i++)
+                type[i] = (char)toupper((unsigned char)type[i]);
+            if (nid == NID_undef)
+                nid = OBJ_txt2nid(type);
             if (nid == NID_undef)
                 goto out;
             /* Country codes compare as CreateCertificate writes them: upper case. */
