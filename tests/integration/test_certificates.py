@@ -1054,5 +1054,96 @@ class PersistenceAndAtRestTest(CertTestCase):
         self.srv.start()
 
 
+class HsmCertificateTest(unittest.TestCase):
+    """ProtectionLevel=HSM (a kmsd extension of CreateCertificate) against a SoftHSM2 token: the
+    key pair is made in the token, signs the CSR there, never leaves it, and goes with the
+    certificate."""
+
+    LABEL = "kmsd-certs"
+
+    @classmethod
+    def setUpClass(cls):
+        import shutil
+        import tempfile
+        from test_hsm import make_token, pkcs11_config
+        cls.tmp = tempfile.mkdtemp(prefix="kmsd-hsm-cert-")
+        cls.cleanup = lambda: shutil.rmtree(cls.tmp, ignore_errors=True)
+        try:
+            cls.tok = make_token(os.path.join(cls.tmp, "hsm"), cls.LABEL)
+        except unittest.SkipTest:
+            cls.cleanup()
+            raise
+        cls.srv = Server(config=pkcs11_config(cls.tok, cls.LABEL),
+                         env={"SOFTHSM2_CONF": cls.tok["SOFTHSM2_CONF"]}).start()
+        cls.d = cert_ca.Dir()
+        cls.wd = ossl.Workdir()
+
+    @classmethod
+    def tearDownClass(cls):
+        status = cls.srv.stop()
+        stderr = cls.srv.stderr_text()
+        cls.srv.__exit__(None, None, None)
+        cls.d.cleanup()
+        cls.wd.__exit__(None)
+        cls.cleanup()
+        assert status == 0, "kmsd exited with %s:\n%s" % (status, stderr[-3000:])
+
+    def objects(self, cid):
+        from test_hsm import token_labels
+        return [l for l in token_labels(self.tok, self.LABEL)
+                if l == "kmsd/certificate/%s/%s" % (cid, cid)]
+
+    def test_hsm_certificate(self):
+        ca = cert_ca.CA(self.d, "RSA", "HSM")
+        for spec, alg in (("RSA_2048", "RSA_PSS_SHA_256"), ("EC_P256", "ECDSA_SHA_256")):
+            with self.subTest(spec=spec):
+                r = self.srv.ok("CreateCertificate", Subject=SUBJECT, KeySpec=spec,
+                                ProtectionLevel="HSM")
+                cid, csr = r["CertificateId"], r["Csr"]
+                self.assertEqual(len(self.objects(cid)), 2)  # private and public key objects
+                v = openssl("req", "-verify", "-noout", data=csr.encode())
+                self.assertIn(b"verify OK", v.stdout + v.stderr)
+                d = self.srv.ok("DescribeCertificate", CertificateId=cid)
+                self.assertEqual((d["ProtectionLevel"], d["ExportablePrivateKey"]), ("HSM", False))
+                db = sqlite3.connect("file:%s?mode=ro" % os.path.join(self.srv.data_dir, "kmsd.db"),
+                                     uri=True)
+                try:
+                    wrapped = db.execute("SELECT private_wrapped FROM certificates WHERE "
+                                         "certificate_id = ?", (cid,)).fetchone()[0]
+                finally:
+                    db.close()
+                self.assertIsNone(wrapped)  # nothing of the private key in the store
+                pem = ca.issue(csr)
+                self.srv.ok("UploadCertificate", CertificateId=cid, Certificate=pem,
+                            CertificateChain=ca.chain)
+                sig = unb64(self.srv.ok("CertificatePrivateKeySign", CertificateId=cid, Algorithm=alg,
+                                        Message=b64(b"in the token"))["SignatureValue"])
+                self.assertTrue(ossl.verify_message(self.wd, cert_ca.cert_public_pem(pem), alg,
+                                                    b"in the token", sig))
+                if spec == "RSA_2048":
+                    ct = ossl.encrypt(self.wd, cert_ca.cert_public_pem(pem), "RSAES_OAEP_SHA_256", b"secret")
+                    r = self.srv.ok("CertificatePrivateKeyDecrypt", CertificateId=cid,
+                                    Algorithm="RSAES_OAEP_SHA_256", CiphertextBlob=b64(ct))
+                    self.assertEqual(unb64(r["Plaintext"]), b"secret")
+                r = self.srv.call("ExportCertificate", CertificateId=cid, ExportFormat="PKCS12",
+                                  Passphrase="12345678")
+                self.assertEqual((r.status, r.code), (403, "Forbidden.NoPermission"), r)
+                self.srv.ok("DeleteCertificate", CertificateId=cid)
+                self.assertEqual(self.objects(cid), [])
+
+    def test_hsm_refusals(self):
+        r = self.srv.call("CreateCertificate", Subject=SUBJECT, KeySpec="EC_P256",
+                          ProtectionLevel="HSM", ExportablePrivateKey="true")
+        self.assertEqual((r.status, r.code), (400, "InvalidParameter"), r)
+        self.assertIn('"ExportablePrivateKey"', r.json["Message"])
+        # SoftHSM2 has no SM2 mechanisms.
+        r = self.srv.call("CreateCertificate", Subject=SUBJECT, KeySpec="EC_SM2", ProtectionLevel="HSM")
+        self.assertEqual((r.status, r.code), (400, "Unsupported.ProtectionLevel"), r)
+        # Software certificates still work next to the token.
+        r = self.srv.ok("CreateCertificate", Subject=SUBJECT, KeySpec="EC_SM2")
+        self.assertEqual(self.srv.ok("DescribeCertificate", CertificateId=r["CertificateId"])
+                         ["ProtectionLevel"], "SOFTWARE")
+
+
 if __name__ == "__main__":
     unittest.main()
