@@ -847,6 +847,8 @@ kms_err kms_api_update_certificate_status(struct kms_call *call)
         if (rc == KMS_OK)
             rc = kms_store_commit(call->db);
     }
+    if (!change)
+        kms_store_rollback(call->db); /* nothing written */
     kms_cert_record_free(&c);
     return rc;
 }
