@@ -584,11 +584,12 @@ kms_err kms_api_list_certificates(struct kms_call *call)
 
     rc = kms_arg_page(call, 10, &page, &size);
     if (rc == KMS_OK && status != NULL) {
-        enum kms_cert_status s;
+        enum kms_cert_status s = KMS_CERT_PENDING;
 
-        if (!kms_cert_status_parse(status, &s))
+        if (kms_cert_status_parse(status, &s))
+            filter.status = (int)s;
+        else
             rc = kms_fail(call, KMS_E_INVALID_PARAMETER, "Status");
-        filter.status = (int)s;
     }
     if (rc == KMS_OK)
         rc = kms_cert_filter_name(call, "Subject", &subject);
@@ -818,7 +819,7 @@ static kms_err kms_cert_transition(enum kms_cert_status from, enum kms_cert_stat
 kms_err kms_api_update_certificate_status(struct kms_call *call)
 {
     struct kms_cert_record c;
-    enum kms_cert_status to;
+    enum kms_cert_status to = KMS_CERT_PENDING;
     const char *status;
     char id[KMS_UUID_LEN];
     bool change = false;
