@@ -656,6 +656,15 @@ class ImportExportTest(CertTestCase):
                 self.assertEqual(openssl("pkey", "-in", exported, "-pubout").stdout,
                                  openssl("pkey", "-in", key, "-pubout").stdout)
 
+    def test_import_older_encryption(self):
+        # 3DES and a SHA-1 MAC, as older Windows and Java tools write PKCS#12.
+        ca = self.ca("RSA")
+        key, pem = ca.key_and_cert("RSA_2048")
+        p12 = ca.pkcs12(key, pem, "old-style-1", extra=["-keypbe", "PBE-SHA1-3DES", "-certpbe",
+                                                        "PBE-SHA1-3DES", "-macalg", "sha1"])
+        cid = self.ok("ImportCertificate", PKCS12Blob=b64(p12), Passphrase="old-style-1")["CertificateId"]
+        self.assertEqual(self.describe(cid)["SubjectPublicKey"], cert_ca.cert_public_pem(pem))
+
     def test_import_without_chain_and_self_signed(self):
         ca = self.ca("EC")
         key, pem = ca.key_and_cert("EC_P256")
@@ -700,6 +709,12 @@ class ImportExportTest(CertTestCase):
             "expired certificate": dict(PKCS12Blob=b64(ca.pkcs12(expired_key, expired, "right-pass")),
                                         Passphrase="right-pass"),
             "unrelated chain": dict(PKCS12Blob=b64(mismatched_chain), Passphrase="right-pass"),
+            # Without a MAC the file's integrity cannot be checked (OpenSSL's PKCS12_parse refuses).
+            "no MAC": dict(PKCS12Blob=b64(ca.pkcs12(key, pem, "right-pass", extra=["-nomac"])),
+                           Passphrase="right-pass"),
+            # RC2-40 needs OpenSSL's legacy provider, which kmsd does not load.
+            "legacy RC2": dict(PKCS12Blob=b64(ca.pkcs12(key, pem, "right-pass", extra=["-legacy"])),
+                               Passphrase="right-pass"),
         }
         for name, params in cases.items():
             with self.subTest(case=name):
