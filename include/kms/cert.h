@@ -153,7 +153,8 @@ kms_err kms_cert_check(const char *cert_pem, const char *chain_pem,
  * certificate of that key, and may hold more certificates (the chain). Appends the key's
  * PKCS#8 DER to pkcs8 (a secret: the caller wipes it); *cert_pem and *chain_pem (malloc'd,
  * chain "" when none, in the file's order) get the certificates. KMS_E_INVALID_PARAMETER for a
- * wrong passphrase, a malformed file, a missing or extra key, or a key without its certificate.
+ * wrong passphrase, a malformed file, a missing or extra key, a key without its certificate, or
+ * a MAC or encryption asking for more than 1 000 000 key-derivation iterations.
  */
 kms_err kms_pkcs12_open(const uint8_t *der, size_t len, const char *passphrase,
                         struct kms_buf *pkcs8, char **cert_pem, char **chain_pem);

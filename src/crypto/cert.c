@@ -953,19 +953,72 @@ out:
 
 /* ---- PKCS#12 ---- */
 
-/* Counts the key bags of a list of safe bags, nested safe contents included. */
+/*
+ * Most key-derivation iterations a PKCS#12 may ask for (MAC, PBES1/PBES2): far above what tools
+ * write (OpenSSL 2048, Windows 2000, OWASP's 600 000 for PBKDF2), yet bounded, so one request
+ * cannot keep a worker thread deriving keys for minutes.
+ */
+#define KMS_P12_ITER_MAX 1000000
+
+static bool kms_iter_ok(const ASN1_INTEGER *iter)
+{
+    long n = iter != NULL ? ASN1_INTEGER_get(iter) : 1; /* absent: 1 (RFC 7292) */
+
+    return n >= 1 && n <= KMS_P12_ITER_MAX;
+}
+
+/* Whether a password-based encryption algorithm's iteration count is within bounds. */
+static bool kms_pbe_ok(const X509_ALGOR *alg)
+{
+    const ASN1_TYPE *param = alg != NULL ? alg->parameter : NULL;
+    bool ok = false;
+
+    if (param == NULL)
+        return false;
+    if (OBJ_obj2nid(alg->algorithm) == NID_pbes2) {
+        PBE2PARAM *pbe2 = ASN1_TYPE_unpack_sequence(ASN1_ITEM_rptr(PBE2PARAM), param);
+        PBKDF2PARAM *kdf = NULL;
+
+        if (pbe2 != NULL && pbe2->keyfunc != NULL &&
+            OBJ_obj2nid(pbe2->keyfunc->algorithm) == NID_id_pbkdf2)
+            kdf = ASN1_TYPE_unpack_sequence(ASN1_ITEM_rptr(PBKDF2PARAM), pbe2->keyfunc->parameter);
+        ok = kdf != NULL && kms_iter_ok(kdf->iter);
+        PBKDF2PARAM_free(kdf);
+        PBE2PARAM_free(pbe2);
+    } else {
+        PBEPARAM *pbe = ASN1_TYPE_unpack_sequence(ASN1_ITEM_rptr(PBEPARAM), param);
+
+        ok = pbe != NULL && kms_iter_ok(pbe->iter);
+        PBEPARAM_free(pbe);
+    }
+    return ok;
+}
+
+/*
+ * Counts the key bags of a list of safe bags, nested safe contents included; -1 when a shrouded
+ * key asks for too many iterations.
+ */
 static int kms_p12_count_keys(const STACK_OF(PKCS12_SAFEBAG) * bags, int depth)
 {
     int n = 0;
 
-    for (int i = 0; i < sk_PKCS12_SAFEBAG_num(bags); i++) {
+    for (int i = 0; i < sk_PKCS12_SAFEBAG_num(bags) && n >= 0; i++) {
         const PKCS12_SAFEBAG *bag = sk_PKCS12_SAFEBAG_value(bags, i);
         int nid = PKCS12_SAFEBAG_get_nid(bag);
+        const X509_ALGOR *alg = NULL;
+        int nested;
 
-        if (nid == NID_keyBag || nid == NID_pkcs8ShroudedKeyBag)
+        if (nid == NID_pkcs8ShroudedKeyBag) {
+            X509_SIG_get0(PKCS12_SAFEBAG_get0_pkcs8(bag), &alg, NULL);
+            if (!kms_pbe_ok(alg))
+                return -1;
+        }
+        if (nid == NID_keyBag || nid == NID_pkcs8ShroudedKeyBag) {
             n++;
-        else if (nid == NID_safeContentsBag && depth < 4)
-            n += kms_p12_count_keys(PKCS12_SAFEBAG_get0_safes(bag), depth + 1);
+        } else if (nid == NID_safeContentsBag && depth < 4) {
+            nested = kms_p12_count_keys(PKCS12_SAFEBAG_get0_safes(bag), depth + 1);
+            n = nested < 0 ? -1 : n + nested;
+        }
     }
     return n;
 }
@@ -983,15 +1036,20 @@ static int kms_p12_key_count(PKCS12 *p12, const char *pass)
         STACK_OF(PKCS12_SAFEBAG) *bags = NULL;
         int nid = OBJ_obj2nid(p7->type);
 
+        int keys;
+
         if (nid == NID_pkcs7_data)
             bags = PKCS12_unpack_p7data(p7);
-        else if (nid == NID_pkcs7_encrypted)
+        else if (nid == NID_pkcs7_encrypted && p7->d.encrypted != NULL &&
+                 p7->d.encrypted->enc_data != NULL &&
+                 kms_pbe_ok(p7->d.encrypted->enc_data->algorithm))
             bags = PKCS12_unpack_p7encdata(p7, pass, -1);
         if (bags == NULL) {
             n = -1;
             break;
         }
-        n += kms_p12_count_keys(bags, 0);
+        keys = kms_p12_count_keys(bags, 0);
+        n = keys < 0 ? -1 : n + keys;
         sk_PKCS12_SAFEBAG_pop_free(bags, PKCS12_SAFEBAG_free);
     }
     sk_PKCS7_pop_free(safes, PKCS7_free);
@@ -1016,8 +1074,13 @@ kms_err kms_pkcs12_open(const uint8_t *der, size_t len, const char *passphrase,
     if (p12 == NULL || p != der + len)
         goto out;
     /* A MAC that does not verify is a wrong passphrase (or a damaged file). */
-    if (PKCS12_mac_present(p12) && PKCS12_verify_mac(p12, passphrase, -1) != 1)
-        goto out;
+    if (PKCS12_mac_present(p12)) {
+        const ASN1_INTEGER *iter = NULL;
+
+        PKCS12_get0_mac(NULL, NULL, NULL, &iter, p12);
+        if (!kms_iter_ok(iter) || PKCS12_verify_mac(p12, passphrase, -1) != 1)
+            goto out;
+    }
     if (kms_p12_key_count(p12, passphrase) != 1)
         goto out;
     if (PKCS12_parse(p12, passphrase, &pkey, &cert, &ca) != 1 || pkey == NULL || cert == NULL ||

@@ -712,6 +712,10 @@ class ImportExportTest(CertTestCase):
             # Without a MAC the file's integrity cannot be checked (OpenSSL's PKCS12_parse refuses).
             "no MAC": dict(PKCS12Blob=b64(ca.pkcs12(key, pem, "right-pass", extra=["-nomac"])),
                            Passphrase="right-pass"),
+            # More key-derivation work than kmsd does for one request (cap: 1 000 000).
+            "too many iterations": dict(PKCS12Blob=b64(ca.pkcs12(key, pem, "right-pass",
+                                                                 extra=["-iter", "1500000"])),
+                                        Passphrase="right-pass"),
             # RC2-40 needs OpenSSL's legacy provider, which kmsd does not load.
             "legacy RC2": dict(PKCS12Blob=b64(ca.pkcs12(key, pem, "right-pass", extra=["-legacy"])),
                                Passphrase="right-pass"),
