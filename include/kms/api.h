@@ -308,6 +308,21 @@ kms_err kms_api_list_access_keys(struct kms_call *call);
 kms_err kms_api_update_access_key(struct kms_call *call);
 kms_err kms_api_delete_access_key(struct kms_call *call);
 kms_err kms_api_generate_random(struct kms_call *call);
+/* certificates.c */
+kms_err kms_api_create_certificate(struct kms_call *call);
+kms_err kms_api_upload_certificate(struct kms_call *call);
+kms_err kms_api_import_certificate(struct kms_call *call);
+kms_err kms_api_list_certificates(struct kms_call *call);
+kms_err kms_api_describe_certificate(struct kms_call *call);
+kms_err kms_api_get_certificate(struct kms_call *call);
+kms_err kms_api_export_certificate(struct kms_call *call);
+kms_err kms_api_update_certificate_status(struct kms_call *call);
+kms_err kms_api_delete_certificate(struct kms_call *call);
+/* cert_crypto.c */
+kms_err kms_api_certificate_private_key_sign(struct kms_call *call);
+kms_err kms_api_certificate_public_key_verify(struct kms_call *call);
+kms_err kms_api_certificate_public_key_encrypt(struct kms_call *call);
+kms_err kms_api_certificate_private_key_decrypt(struct kms_call *call);
 
 /* ---- keys.c helpers shared with other groups ---- */
 

@@ -49,6 +49,8 @@ struct kms_config {
     bool rsa_pkcs1_encryption;      /* RSAES_PKCS1_V1_5 for AsymmetricEncrypt/Decrypt */
     /* [secrets] */
     int max_secrets;
+    /* [certificates] */
+    int max_certificates;
     /* [maintenance] */
     int maintenance_interval; /* seconds between timed-work passes */
     /* [pkcs11] (docs/hsm.md); the HSM keystore is enabled only when pkcs11_module is set */

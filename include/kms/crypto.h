@@ -286,6 +286,17 @@ kms_err kms_pkey_verify(const struct evp_pkey_st *pkey, enum kms_sign_alg alg,
                         const uint8_t *digest, size_t digest_len, const uint8_t *sig,
                         size_t sig_len, bool *valid);
 
+/* The SM2 distinguishing ID kmsd uses for Z_A (GB/T 32918.2's default, GM/T 0009). */
+#define KMS_SM2_DEFAULT_ID "1234567812345678"
+/*
+ * The 32-byte input of kms_pkey_sign / kms_pkey_verify for a whole message under alg: SHA-256(M)
+ * for the RSA and ECDSA algorithms; for SM2DSA e = SM3(Z_A ‖ M), Z_A from pkey's public point
+ * and KMS_SM2_DEFAULT_ID. KMS_E_UNSUPPORTED_ALGORITHM when alg does not apply to the key.
+ */
+kms_err kms_pkey_message_digest(const struct evp_pkey_st *pkey, enum kms_sign_alg alg,
+                                const uint8_t *msg, size_t len,
+                                uint8_t digest[KMS_PKEY_DIGEST_LEN]);
+
 /*
  * SM2 ciphertext layouts: raw C1 ‖ C3 ‖ C2 (C1 = 04 ‖ x ‖ y, 32-byte coordinates) and GM/T 0009
  * DER SEQUENCE { INTEGER x, INTEGER y, OCTET STRING C3, OCTET STRING C2 } (what OpenSSL reads and

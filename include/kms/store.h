@@ -288,6 +288,66 @@ kms_err kms_store_secret_stage_remove(struct kms_db *db, const char *name, const
 kms_err kms_store_secret_stages(struct kms_db *db, const char *name, const char *version_id,
                                 char ***stages, size_t *count);
 
+/* ---- certificates.c: the certificate manager (spec/actions.md H) ---- */
+
+/* Stored as integers: never renumber. */
+enum kms_cert_status {
+    KMS_CERT_PENDING = 0, /* key pair and CSR made, no certificate yet */
+    KMS_CERT_ACTIVE = 1,
+    KMS_CERT_INACTIVE = 2,
+    KMS_CERT_REVOKED = 3, /* terminal */
+};
+
+struct kms_cert_record {
+    char certificate_id[KMS_UUID_LEN];
+    char *subject; /* owned, RFC 2253 */
+    char *sans;    /* owned, JSON array of DNS names */
+    enum kms_key_spec spec;
+    enum kms_protection protection;
+    bool exportable;
+    enum kms_cert_status status;
+    char *csr;         /* owned, PEM or "" (imported) */
+    char *certificate; /* owned, PEM or "" (PENDING) */
+    char *chain;       /* owned, PEM or "" */
+    char *issuer;      /* owned; "" while PENDING, like serial, sig. algorithm and SKI */
+    char *serial;
+    char *signature_algorithm;
+    char *ski;
+    int64_t not_before; /* 0 while PENDING */
+    int64_t not_after;
+    uint8_t *public_der; /* owned: SubjectPublicKeyInfo */
+    size_t public_der_len;
+    uint8_t *private_wrapped; /* owned: the wrapped private key; NULL when a token holds it */
+    size_t private_wrapped_len;
+    int64_t created_at;
+    int64_t updated_at;
+};
+
+/* ListCertificates filters; NULL / negative = any. */
+struct kms_cert_filter {
+    const char *subject;
+    const char *issuer;
+    int status; /* an enum kms_cert_status, or -1 */
+};
+
+void kms_cert_record_free(struct kms_cert_record *c);
+void kms_cert_records_free(struct kms_cert_record *list, size_t count);
+/* KMS_E_RESOURCE_EXISTS if the id is taken. */
+kms_err kms_store_cert_insert(struct kms_db *db, const struct kms_cert_record *c);
+/* KMS_E_CERTIFICATE_NOT_FOUND if absent. */
+kms_err kms_store_cert_get(struct kms_db *db, const char *id, struct kms_cert_record *out);
+/* Writes the certificate part (subject, sans, certificate ... ski), status and updated_at. */
+kms_err kms_store_cert_update(struct kms_db *db, const struct kms_cert_record *c);
+/* Deletes a certificate with its tags (KMS_E_CERTIFICATE_NOT_FOUND if absent). */
+kms_err kms_store_cert_delete(struct kms_db *db, const char *id);
+kms_err kms_store_cert_count(struct kms_db *db, int64_t *out);
+/* One page of the certificates matching filter, in creation order; *total counts all matches.
+ * The records carry the list's columns only: id, subject, issuer, status, spec, protection,
+ * validity and times (the texts not listed are NULL). out: owned array. */
+kms_err kms_store_cert_list(struct kms_db *db, const struct kms_cert_filter *filter, int64_t offset,
+                            int64_t limit, struct kms_cert_record **out, size_t *count,
+                            int64_t *total);
+
 /* ---- access_keys.c ---- */
 
 struct kms_access_key_record {

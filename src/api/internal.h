@@ -71,6 +71,29 @@ kms_err kms_service_check_opened(struct kms_call *call);
  * (InvalidParameter otherwise). */
 kms_err kms_check_instance_id(struct kms_call *call, const char *param);
 
+/* certificates.c: what the certificate actions share (cert_crypto.c, tags.c). */
+struct kms_ks_key;
+struct kms_ks_ref;
+/* What a certificate is being used for, for its status rules (spec/actions.md H). */
+enum kms_cert_use {
+    KMS_CERT_USE_PRIVATE, /* sign, decrypt, encrypt, export, upload */
+    KMS_CERT_USE_VERIFY,  /* verify: a revoked certificate still verifies */
+};
+/* PENDING, ACTIVE, INACTIVE, REVOKED. */
+const char *kms_cert_status_name(enum kms_cert_status status);
+/*
+ * The certificate named by parameter param (a CertificateId or certificate ARN):
+ * MissingParameter, Certificate.NotFound. *out is freed with kms_cert_record_free.
+ */
+kms_err kms_cert_resolve(struct kms_call *call, const char *param, struct kms_cert_record *out);
+/* ACTIVE, else Rejected.PendingImport / Rejected.Disabled / Rejected.Revoked (verify: allowed). */
+kms_err kms_cert_check_status(const struct kms_cert_record *c, enum kms_cert_use use);
+/* Loads the certificate's private key from its keystore; release with its ks_release. */
+kms_err kms_cert_key_load(const struct kms_cert_record *c, struct kms_ks_key **out);
+/* The keystore reference of a certificate's key pair ("certificate/<id>", <id>). */
+void kms_cert_ks_ref(const char *id, enum kms_key_spec spec, char key_ref[KMS_ID_MAX],
+                     struct kms_ks_ref *ref);
+
 /* dispatch.c: the action table, sorted by name. */
 const struct kms_action *kms_action_find(const char *name);
 /* The i-th row of the action table (test hooks excluded), NULL past the end: for tests. */

@@ -162,7 +162,7 @@ fail:
 
 /* The one resource a TagResource/UntagResource request names: exactly one of three params. */
 struct kms_tag_target {
-    const char *type; /* "key" or "secret" */
+    const char *type; /* "key", "secret" or "certificate" */
     char id[KMS_ID_MAX * 2];
 };
 
@@ -173,6 +173,7 @@ static kms_err kms_tag_target(struct kms_call *call, struct kms_tag_target *t)
     const char *cert = kms_arg(call, "CertificateId");
     int given = (key_id != NULL) + (secret != NULL) + (cert != NULL);
     struct kms_secret_record secret_rec;
+    struct kms_cert_record cert_rec;
     struct kms_key *key;
     kms_err rc;
 
@@ -190,8 +191,16 @@ static kms_err kms_tag_target(struct kms_call *call, struct kms_tag_target *t)
         kms_secret_record_free(&secret_rec);
         return KMS_OK;
     }
-    if (cert != NULL)
-        return KMS_E_CERTIFICATE_NOT_FOUND; /* no certificate actions yet: none can exist */
+    if (cert != NULL) {
+        /* Tags are metadata: a certificate takes them in every status. */
+        rc = kms_cert_resolve(call, "CertificateId", &cert_rec);
+        if (rc != KMS_OK)
+            return rc;
+        t->type = "certificate";
+        snprintf(t->id, sizeof(t->id), "%s", cert_rec.certificate_id);
+        kms_cert_record_free(&cert_rec);
+        return KMS_OK;
+    }
     rc = kms_key_resolve(call, "KeyId", KMS_REF_ID_ONLY, &key);
     if (rc != KMS_OK)
         return rc;

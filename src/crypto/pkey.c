@@ -812,3 +812,72 @@ out:
     ERR_clear_error();
     return rc;
 }
+
+/* ---- message digests for signatures ---- */
+
+/* The SM2 curve's a, b and base point xG, yG (GB/T 32918.5), hashed into Z_A. */
+static const char kms_sm2_curve_abg[] =
+    "\xFF\xFF\xFF\xFE\xFF\xFF\xFF\xFF\xFF\xFF\xFF\xFF\xFF\xFF\xFF\xFF"
+    "\xFF\xFF\xFF\xFF\x00\x00\x00\x00\xFF\xFF\xFF\xFF\xFF\xFF\xFF\xFC"
+    "\x28\xE9\xFA\x9E\x9D\x9F\x5E\x34\x4D\x5A\x9E\x4B\xCF\x65\x09\xA7"
+    "\xF3\x97\x89\xF5\x15\xAB\x8F\x92\xDD\xBC\xBD\x41\x4D\x94\x0E\x93"
+    "\x32\xC4\xAE\x2C\x1F\x19\x81\x19\x5F\x99\x04\x46\x6A\x39\xC9\x94"
+    "\x8F\xE3\x0B\xBF\xF2\x66\x0B\xE1\x71\x5A\x45\x89\x33\x4C\x74\xC7"
+    "\xBC\x37\x36\xA2\xF4\xF6\x77\x9C\x59\xBD\xCE\xE3\x6B\x69\x21\x53"
+    "\xD0\xA9\x87\x7C\xC6\x2A\x47\x40\x02\xDF\x32\xE5\x21\x39\xF0\xA0";
+
+/* Z_A = SM3(ENTL ‖ ID ‖ a ‖ b ‖ xG ‖ yG ‖ xA ‖ yA) with the default ID, into md (ready for M). */
+static bool kms_sm2_za_update(EVP_MD_CTX *md, const EVP_PKEY *pkey, const EVP_MD *sm3)
+{
+    static const char id[] = KMS_SM2_DEFAULT_ID;
+    const uint8_t entl[2] = {(uint8_t)(((sizeof(id) - 1) * 8) >> 8),
+                             (uint8_t)((sizeof(id) - 1) * 8)};
+    uint8_t point[1 + 2 * KMS_SM2_COORD_LEN], za[32];
+    size_t point_len = 0;
+    unsigned int za_len = 0;
+    bool ok;
+
+    ok = EVP_PKEY_get_octet_string_param(pkey, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, point,
+                                         sizeof(point), &point_len) == 1 &&
+         point_len == sizeof(point) && point[0] == 0x04;
+    ok = ok && EVP_DigestInit_ex(md, sm3, NULL) == 1 &&
+         EVP_DigestUpdate(md, entl, sizeof(entl)) == 1 &&
+         EVP_DigestUpdate(md, id, sizeof(id) - 1) == 1 &&
+         EVP_DigestUpdate(md, kms_sm2_curve_abg, sizeof(kms_sm2_curve_abg) - 1) == 1 &&
+         EVP_DigestUpdate(md, point + 1, point_len - 1) == 1 &&
+         EVP_DigestFinal_ex(md, za, &za_len) == 1 && za_len == sizeof(za);
+    /* e = SM3(Z_A ‖ M): the caller feeds M next. */
+    return ok && EVP_DigestInit_ex(md, sm3, NULL) == 1 && EVP_DigestUpdate(md, za, za_len) == 1;
+}
+
+kms_err kms_pkey_message_digest(const struct evp_pkey_st *pkey, enum kms_sign_alg alg,
+                                const uint8_t *msg, size_t len, uint8_t digest[KMS_PKEY_DIGEST_LEN])
+{
+    EVP_MD_CTX *md = NULL;
+    EVP_MD *sm3 = NULL;
+    unsigned int n = 0;
+    kms_err rc;
+    bool ok;
+
+    rc = kms_sign_check(pkey, alg, KMS_PKEY_DIGEST_LEN);
+    if (rc != KMS_OK)
+        return rc;
+    md = EVP_MD_CTX_new();
+    if (md == NULL)
+        return KMS_E_INTERNAL;
+    if (alg == KMS_SIGN_SM2DSA) {
+        sm3 = EVP_MD_fetch(NULL, "SM3", NULL);
+        ok = sm3 != NULL && kms_sm2_za_update(md, pkey, sm3);
+    } else {
+        ok = EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1;
+    }
+    ok = ok && (len == 0 || EVP_DigestUpdate(md, msg, len) == 1) &&
+         EVP_DigestFinal_ex(md, digest, &n) == 1 && n == KMS_PKEY_DIGEST_LEN;
+    EVP_MD_CTX_free(md);
+    EVP_MD_free(sm3);
+    if (!ok) {
+        ERR_clear_error();
+        return KMS_E_INTERNAL;
+    }
+    return KMS_OK;
+}

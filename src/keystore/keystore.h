@@ -122,6 +122,19 @@ kms_err kms_keystore_fingerprint(const uint8_t *material, size_t len, uint8_t ou
 
 /* ---- software.c ---- */
 kms_err kms_software_keystore_open(const struct kms_config *cfg, struct kms_keystore **out);
+/*
+ * Certificates (src/api/certificates.c) keep private keys that arrived from outside (PKCS#12)
+ * in the software keystore: wraps a PKCS#8 DER private key for ref exactly as ks_create would
+ * have stored a new one (ks_load then loads it). public_der gets its SubjectPublicKeyInfo.
+ * KMS_E_INVALID_PARAMETER when pkcs8 is not a private key of ref->spec.
+ */
+kms_err kms_keystore_wrap_private(const struct kms_ks_ref *ref, const uint8_t *pkcs8, size_t len,
+                                  struct kms_buf *stored, struct kms_buf *public_der);
+/*
+ * Appends the PKCS#8 DER of a loaded private key (ExportCertificate; a secret the caller wipes).
+ * KMS_E_NO_PERMISSION for a key the driver cannot give out (a token's).
+ */
+kms_err kms_keystore_export_private(struct kms_ks_key *key, struct kms_buf *pkcs8);
 
 /* ---- pkcs11.c (docs/hsm.md) ---- */
 /*

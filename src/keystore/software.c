@@ -403,3 +403,40 @@ kms_err kms_keystore_fingerprint(const uint8_t *material, size_t len, uint8_t ou
     return kms_sw_master->sw_master->m_ops->mo_fingerprint(kms_sw_master->sw_master, material, len,
                                                            out);
 }
+
+kms_err kms_keystore_wrap_private(const struct kms_ks_ref *ref, const uint8_t *pkcs8, size_t len,
+                                  struct kms_buf *stored, struct kms_buf *public_der)
+{
+    struct kms_keystore ks = {
+        .ks_ops = &kms_software_ops, .ks_level = KMS_PROTECTION_SOFTWARE, .ks_impl = kms_sw_master};
+    struct kms_buf der = {0};
+    EVP_PKEY *pkey = NULL;
+    kms_err rc;
+
+    if (kms_sw_master == NULL)
+        return KMS_E_INTERNAL;
+    if (kms_pkey_from_private_der(pkcs8, len, &pkey) != KMS_OK ||
+        kms_pkey_spec(pkey) != ref->spec) {
+        kms_pkey_free(pkey);
+        return KMS_E_INVALID_PARAMETER;
+    }
+    /* Re-encoded, so that what is kept is exactly what ks_create would have kept. */
+    rc = kms_pkey_public_der(pkey, public_der);
+    if (rc == KMS_OK)
+        rc = kms_pkey_private_der(pkey, &der);
+    if (rc == KMS_OK)
+        rc = kms_sw_wrap_material(&ks, ref, (uint8_t *)der.data, der.len, stored);
+    kms_buf_free_secret(&der);
+    kms_pkey_free(pkey);
+    return rc;
+}
+
+kms_err kms_keystore_export_private(struct kms_ks_key *key, struct kms_buf *pkcs8)
+{
+    struct kms_sw_key *k = (struct kms_sw_key *)key;
+
+    /* A token's keys never leave it; only the software driver holds a key it can give out. */
+    if (key == NULL || key->kk_ops != &kms_software_ops || k->sk_pkey == NULL)
+        return KMS_E_NO_PERMISSION;
+    return kms_pkey_private_der(k->sk_pkey, pkcs8);
+}

@@ -154,6 +154,33 @@ static const char *const kms_migrations[] = {
     "  created_at INTEGER NOT NULL);"
     "CREATE INDEX client_keys_by_aap ON client_keys(aap_name, created_at);"
     "CREATE INDEX access_keys_by_aap ON access_keys(aap_name, created_at);",
+    /*
+     * 5: certificates (spec/actions.md H). private_wrapped is the PKCS#8 private key wrapped by the
+     * software keystore's master key (AAD "certificate/<id>" ‖ <id>), NULL when a token holds it;
+     * never plaintext. Texts are "" until a certificate is uploaded; sans is a JSON array.
+     */
+    "CREATE TABLE certificates ("
+    "  certificate_id TEXT PRIMARY KEY,"
+    "  subject TEXT NOT NULL,"
+    "  sans TEXT NOT NULL DEFAULT '[]',"
+    "  key_spec INTEGER NOT NULL,"
+    "  protection INTEGER NOT NULL,"
+    "  exportable INTEGER NOT NULL,"
+    "  status INTEGER NOT NULL,"
+    "  csr TEXT NOT NULL DEFAULT '',"
+    "  certificate TEXT NOT NULL DEFAULT '',"
+    "  chain TEXT NOT NULL DEFAULT '',"
+    "  issuer TEXT NOT NULL DEFAULT '',"
+    "  serial TEXT NOT NULL DEFAULT '',"
+    "  not_before INTEGER NOT NULL DEFAULT 0,"
+    "  not_after INTEGER NOT NULL DEFAULT 0,"
+    "  signature_algorithm TEXT NOT NULL DEFAULT '',"
+    "  ski TEXT NOT NULL DEFAULT '',"
+    "  public_der BLOB NOT NULL,"
+    "  private_wrapped BLOB,"
+    "  created_at INTEGER NOT NULL,"
+    "  updated_at INTEGER NOT NULL);"
+    "CREATE INDEX certificates_by_created ON certificates(created_at);",
 };
 
 static void kms_db_close(struct kms_db *db)

@@ -82,6 +82,7 @@ static const struct kms_setting kms_settings[] = {
     KMS_BOOL("keys", "gm_requires_hsm", gm_requires_hsm),
     KMS_BOOL("keys", "rsa_pkcs1_encryption", rsa_pkcs1_encryption),
     KMS_INT("secrets", "max_secrets", max_secrets, 1, 10000000),
+    KMS_INT("certificates", "max_certificates", max_certificates, 1, 10000000),
     KMS_INT("maintenance", "interval", maintenance_interval, 1, 86400),
     KMS_STR("pkcs11", "module", pkcs11_module),
     KMS_STR("pkcs11", "token_label", pkcs11_token_label),
@@ -122,6 +123,7 @@ void kms_config_defaults(struct kms_config *cfg)
     cfg->symmetric_manual_rotation = true;
     cfg->gm_requires_hsm = false;
     cfg->max_secrets = 2000;
+    cfg->max_certificates = 1000;
     cfg->rsa_pkcs1_encryption = false;
     cfg->maintenance_interval = 60;
     snprintf(cfg->pkcs11_master_key_label, sizeof(cfg->pkcs11_master_key_label), "kmsd-master");
