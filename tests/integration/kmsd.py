@@ -289,9 +289,11 @@ class Server:
         assert r.status == 200, "%s: %r" % (action, r)
         return r.json
 
-    def advance_clock(self, seconds):
-        """Moves kmsd-test's timed-work clock forward and runs one maintenance pass."""
-        return self.ok("KmsdTestAdvanceClock", Seconds=int(seconds))
+    def advance_clock(self, seconds, maintenance=True):
+        """Moves kmsd-test's timed-work clock forward and (unless told not to) runs one
+        maintenance pass."""
+        return self.ok("KmsdTestAdvanceClock", Seconds=int(seconds),
+                       RunMaintenance="true" if maintenance else "false")
 
     def create_key(self, **params):
         return self.ok("CreateKey", **params)["KeyMetadata"]

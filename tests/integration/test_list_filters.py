@@ -45,18 +45,18 @@ class ListKeysFiltersTest(KmsTestCase):
         ok("CreateAlias", KeyId=k["rsa_sign"], AliasName="alias/filters-three")
         k["rsa_enc"] = create(KeySpec="RSA_2048", KeyUsage="ENCRYPT/DECRYPT")
         k["external"] = create(KeySpec="Aliyun_AES_256", Origin="EXTERNAL")
-        # Imported material that expires in two seconds; the maintenance pass will not come.
+        # Imported material that expires once kmsd's clock moves on; no maintenance pass runs.
         k["expiring"] = create(KeySpec="Aliyun_AES_256", Origin="EXTERNAL")
         p = ok("GetParametersForImport", KeyId=k["expiring"], WrappingAlgorithm="RSAES_OAEP_SHA_256",
                WrappingKeySpec="RSA_2048")
         wrapped = ossl.encrypt(cls.wd, unb64(p["PublicKey"]), "RSAES_OAEP_SHA_256", os.urandom(32),
                                keyform="DER")
         ok("ImportKeyMaterial", KeyId=k["expiring"], ImportToken=p["ImportToken"],
-           EncryptedKeyMaterial=b64(wrapped), KeyMaterialExpireUnix=int(time.time()) + 2)
+           EncryptedKeyMaterial=b64(wrapped), KeyMaterialExpireUnix=int(time.time()) + 600)
         cls.all = list(k.values())  # creation order
         cls.instance = cls.srv.ok("ListKmsInstances")["KmsInstances"]["KmsInstance"][0][
             "KmsInstanceId"]
-        time.sleep(3)
+        cls.srv.advance_clock(1200, maintenance=False)
 
     @classmethod
     def tearDownClass(cls):
