@@ -4,6 +4,8 @@
 #ifndef KMS_API_INTERNAL_H
 #define KMS_API_INTERNAL_H
 
+#include <time.h>
+
 #include "kms/api.h"
 #include "kms/crypto.h"
 
@@ -53,5 +55,16 @@ kms_err kms_asym_decrypt(struct kms_call *call, const struct kms_asym_target *t,
 
 /* dispatch.c: the action table, sorted by name. */
 const struct kms_action *kms_action_find(const char *name);
+/* dispatch.c: an action's position in the table (its metrics slot); -1 when it is not there. */
+int kms_action_slot(const char *name);
+
+/* observe.c: what every request leaves behind, its audit record and its metrics. */
+struct kms_api_timing {
+    struct timespec at_real; /* arrival, wall clock: the audit record's time */
+    struct timespec at_mono; /* arrival, monotonic: the latency */
+};
+void kms_api_observe_begin(struct kms_api_timing *t);
+void kms_api_observe_end(const struct kms_call *call, kms_err rc, const struct kms_response *resp,
+                         const struct kms_api_timing *t);
 
 #endif

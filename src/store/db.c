@@ -234,6 +234,11 @@ void kms_store_thread_done(void)
 
 void kms_store_shutdown(void)
 {
+    struct kms_db *db = kms_db_path != NULL ? pthread_getspecific(kms_db_key) : NULL;
+
+    /* Fold the WAL into the database file: a clean stop leaves one self-contained file. */
+    if (db != NULL && kms_db_exec(db, "PRAGMA wal_checkpoint(TRUNCATE)") != KMS_OK)
+        kms_log_warn("store: could not checkpoint the write-ahead log at shutdown");
     kms_store_thread_done();
     pthread_mutex_lock(&kms_db_lock);
     for (size_t i = 0; i < kms_db_all_count; i++)
@@ -469,4 +474,9 @@ kms_err kms_db_count(struct kms_db *db, sqlite3_stmt *st, int64_t *out)
     if (rc != SQLITE_ROW)
         return kms_db_err(db, rc, "count");
     return KMS_OK;
+}
+
+int kms_store_schema_latest(void)
+{
+    return (int)(sizeof(kms_migrations) / sizeof(kms_migrations[0]));
 }
