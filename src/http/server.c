@@ -359,8 +359,14 @@ void kms_server_shutdown(struct kms_server *srv, int timeout_s, bool (*abort_ear
     if (srv == NULL)
         return;
     atomic_store(&srv->srv_draining, true);
-    /* No new connections from here on; the listening socket is ours to close after the stop. */
+    /*
+     * No new connections from here on. The socket is ours to close, after the stop (a worker may
+     * still hold it until then); shutting it down now makes new clients get a refusal at once
+     * rather than wait in the kernel's backlog until we exit.
+     */
     listener = MHD_quiesce_daemon(srv->srv_daemon);
+    if (listener != MHD_INVALID_SOCKET)
+        shutdown(listener, SHUT_RDWR);
     clock_gettime(CLOCK_MONOTONIC, &start);
     for (;;) {
         unsigned in_flight = atomic_load(&srv->srv_in_flight);
