@@ -169,9 +169,9 @@ static kms_err kms_seed_form(struct kms_buf *form, const char *name, const char 
 }
 
 /*
- * Runs handler as the admin with the parameters in form. KMS_OK, or the handler's error: when it
- * is not one of the tolerated ones (*tolerated: NULL-free list ending in KMS_OK) it is reported
- * at loc.
+ * Runs handler as the admin with the parameters in form. KMS_OK; a tolerated error (tolerated:
+ * a list ending in KMS_OK, or NULL) as the handler returned it; any other error is reported at
+ * loc and KMS_E_INVALID_PARAMETER ("reported") returned.
  */
 static kms_err kms_seed_call(struct kms_seed *s, kms_handler_fn handler, const struct kms_buf *form,
                              const char *loc, const kms_err *tolerated)
@@ -207,7 +207,7 @@ static kms_err kms_seed_call(struct kms_seed *s, kms_handler_fn handler, const s
             quiet = tolerated[i] == rc;
         if (!quiet) {
             kms_err_message(rc, call.detail.data, message, sizeof(message));
-            kms_seed_bad(s, loc, "%s: %s", kms_err_info(rc)->code, message);
+            rc = kms_seed_bad(s, loc, "%s: %s", kms_err_info(rc)->code, message);
         }
     }
     cJSON_Delete(call.out);
@@ -827,6 +827,7 @@ static kms_err kms_seed_secret(struct kms_seed *s, const cJSON *secret, const ch
     }
     if (rc != KMS_E_RESOURCE_NOT_FOUND)
         goto out;
+    rc = KMS_OK;
     if (versions == NULL) {
         rc = kms_seed_secret_version(s, loc, true, secret, version, data, tags_json);
     } else {
@@ -954,6 +955,9 @@ static kms_err kms_seed_pass(struct kms_seed *s, const cJSON *root)
 
             kms_seed_loc_index(where, "$", lists[l], i);
             rc = fns[l](s, item, where);
+            /* KMS_E_INVALID_PARAMETER: reported with its location already. */
+            if (rc != KMS_OK && rc != KMS_E_INVALID_PARAMETER)
+                rc = kms_seed_bad(s, where, "cannot be created (%s)", kms_err_info(rc)->code);
         }
     }
     return rc;
@@ -1024,7 +1028,15 @@ kms_err kms_seed_apply(const struct kms_config *cfg, const char *path)
     rc = kms_seed_read(path, &text);
     if (rc != KMS_OK)
         goto out;
-    root = cJSON_ParseWithLengthOpts(text.data ? text.data : "", text.len, &end, true);
+    root = cJSON_ParseWithLengthOpts(text.data ? text.data : "", text.len, &end, false);
+    /* Only white space may follow the value (cJSON stops at its end). */
+    while (root != NULL && end != NULL && end < text.data + text.len &&
+           (*end == ' ' || *end == '\t' || *end == '\r' || *end == '\n'))
+        end++;
+    if (root != NULL && end != text.data + text.len) {
+        cJSON_Delete(root);
+        root = NULL;
+    }
     if (root == NULL) {
         int line, col;
 
