@@ -351,3 +351,32 @@ class DataDirLockTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class ServiceManagerNotifyTest(unittest.TestCase):
+    """Type=notify: READY=1 once serving, RELOADING=1 then READY=1 around SIGHUP, STOPPING=1."""
+
+    def test_notifications(self):
+        ldd = subprocess.run(["ldd", binary()], capture_output=True, text=True).stdout
+        if "libsystemd" not in ldd:
+            self.skipTest("kmsd was built without libsystemd: no sd_notify")
+        tmp = tempfile.mkdtemp(prefix="kmsd-notify-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        path = os.path.join(tmp, "notify.sock")
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        sock.bind(path)
+        sock.settimeout(20)
+        self.addCleanup(sock.close)
+
+        def next_message():
+            return sock.recv(4096).decode()
+
+        with Server(env={"NOTIFY_SOCKET": path}) as srv:
+            self.assertIn("READY=1", next_message())
+            srv.proc.send_signal(signal.SIGHUP)
+            self.assertIn("RELOADING=1", next_message())
+            self.assertIn("READY=1", next_message())
+            self.assertEqual(srv.call("ListKeys").status, 200)
+            srv.proc.send_signal(signal.SIGTERM)
+            self.assertIn("STOPPING=1", next_message())
+            self.assertEqual(srv.proc.wait(30), 0)
