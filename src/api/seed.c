@@ -68,14 +68,21 @@ static kms_err kms_seed_bad(const struct kms_seed *s, const char *loc, const cha
     return KMS_E_INVALID_PARAMETER;
 }
 
+/* A location too deep for the buffer is clipped, and ends in "..." to say so. */
+static void kms_seed_clipped(char *out, int n)
+{
+    if (n < 0 || n >= KMS_SEED_LOC_MAX)
+        memcpy(out + KMS_SEED_LOC_MAX - 4, "...", 4);
+}
+
 static void kms_seed_loc(char *out, const char *parent, const char *member)
 {
-    snprintf(out, KMS_SEED_LOC_MAX, "%s.%s", parent, member);
+    kms_seed_clipped(out, snprintf(out, KMS_SEED_LOC_MAX, "%s.%s", parent, member));
 }
 
 static void kms_seed_loc_index(char *out, const char *parent, const char *member, int i)
 {
-    snprintf(out, KMS_SEED_LOC_MAX, "%s.%s[%d]", parent, member, i);
+    kms_seed_clipped(out, snprintf(out, KMS_SEED_LOC_MAX, "%s.%s[%d]", parent, member, i));
 }
 
 /* ---- reading members ---- */

@@ -8,7 +8,9 @@
  * A full queue (the disk stalls, or a burst outruns it) makes a request wait up to [audit]
  * block_ms for room: a KMS would rather slow down than lose audit records. Past that wait the
  * record is dropped, counted (kmsd_audit_dropped_total) and a warning logged at most every
- * KMS_AUDIT_WARN_INTERVAL seconds, so a dead disk cannot stop the service either.
+ * KMS_AUDIT_WARN_INTERVAL seconds; and until the writer takes the queue again, further records
+ * that find it full are dropped at once rather than each waiting, so a dead disk costs the
+ * service one wait, not one per request.
  *
  * Rotation: SIGHUP asks the writer to reopen the path, after writing what is queued. With
  * logrotate's default (rename, then signal) records never go missing: until the reopen they land
@@ -36,6 +38,8 @@
 #define KMS_AUDIT_FLUSH_MS      1000        /* the writer writes at least this often */
 #define KMS_AUDIT_WARN_INTERVAL 10          /* seconds between warnings about lost records */
 #define KMS_AUDIT_ACTION_MAX    64          /* an unknown Action is clipped to this many bytes */
+#define KMS_AUDIT_LINE_GUESS    512         /* bytes of a typical record, with room to spare */
+#define KMS_AUDIT_TIME_LEN      64          /* "YYYY-MM-DDThh:mm:ss.mmmZ" and room */
 
 struct kms_audit_queue {
     char *aq_data;
@@ -53,7 +57,8 @@ struct kms_audit_state {
     int au_block_ms;
     bool au_stop;
     bool au_reopen;
-    bool au_woken; /* a producer already signalled au_wake for this queue */
+    bool au_woken;   /* a producer already signalled au_wake for this queue */
+    bool au_stalled; /* a wait for room timed out: drop at once until the writer moves again */
     pthread_t au_thread;
     int au_fd;
     char au_path[PATH_MAX];
@@ -178,6 +183,7 @@ static void *kms_audit_main(void *arg)
         taken = kms_audit.au_active;
         kms_audit.au_active = kms_audit.au_spare;
         kms_audit.au_woken = false;
+        kms_audit.au_stalled = false;
         reopen = kms_audit.au_reopen;
         stop = kms_audit.au_stop;
         kms_audit.au_reopen = false;
@@ -218,6 +224,9 @@ kms_err kms_audit_start(const struct kms_config *cfg)
         kms_log_error("audit: cannot open %s: %s", kms_audit.au_path, strerror(errno));
         return KMS_E_INTERNAL;
     }
+    /* Counts are since this start (kmsd starts the writer once; tests more often). */
+    atomic_store(&kms_audit.au_written, 0);
+    atomic_store(&kms_audit.au_dropped, 0);
     kms_audit.au_cap = cfg->audit_queue_bytes;
     kms_audit.au_block_ms = cfg->audit_block_ms;
     kms_audit.au_active.aq_data = malloc(kms_audit.au_cap);
@@ -242,47 +251,73 @@ fail:
     return KMS_E_INTERNAL;
 }
 
-/* Appends ,"name":"value" (or without the comma for the first member). */
-static kms_err kms_audit_member(struct kms_buf *b, const char *name, const char *value, size_t max)
+/* Appends the member's key, given with its quotes and colon ("\"Time\":"), and the value. */
+static kms_err kms_audit_member(struct kms_buf *b, const char *key, const char *value, size_t max)
 {
     size_t len = value ? strlen(value) : 0;
-    kms_err rc = kms_buf_printf(b, "%s\"%s\":", b->len > 1 ? "," : "", name);
+    kms_err rc = kms_buf_append_str(b, key);
 
     if (rc == KMS_OK)
         rc = kms_render_json_string(b, value ? value : "", len < max ? len : max);
     return rc;
 }
 
+/*
+ * "YYYY-MM-DDThh:mm:ss.mmmZ" of t. The part up to the seconds is remembered per thread: under
+ * load most records of a thread fall in the second of its previous one.
+ */
+static void kms_audit_time(const struct timespec *t, char out[KMS_AUDIT_TIME_LEN])
+{
+    static _Thread_local time_t cached_sec = -1;
+    static _Thread_local char cached[KMS_AUDIT_TIME_LEN];
+    long ms = t->tv_nsec / 1000000L;
+
+    if (t->tv_sec != cached_sec) {
+        struct tm tm;
+
+        gmtime_r(&t->tv_sec, &tm);
+        /* Years past 9999 do not fit the wire format; they do not happen either. */
+        if (snprintf(cached, sizeof(cached), "%04d-%02d-%02dT%02d:%02d:%02d.", tm.tm_year + 1900,
+                     tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec) != 20)
+            memcpy(cached, "9999-12-31T23:59:59.", 21);
+        cached_sec = t->tv_sec;
+    }
+    memcpy(out, cached, 20);
+    out[20] = (char)('0' + ms / 100);
+    out[21] = (char)('0' + ms / 10 % 10);
+    out[22] = (char)('0' + ms % 10);
+    out[23] = 'Z';
+    out[24] = '\0';
+}
+
 static kms_err kms_audit_format(const struct kms_audit_record *r, struct kms_buf *b)
 {
-    char when[64];
-    struct tm tm;
+    char when[KMS_AUDIT_TIME_LEN];
+    char tail[64];
+    int n;
     kms_err rc;
 
-    gmtime_r(&r->ar_time.tv_sec, &tm);
-    snprintf(when, sizeof(when), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900,
-             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-             r->ar_time.tv_nsec / 1000000L);
-    rc = kms_buf_append_char(b, '{');
+    kms_audit_time(&r->ar_time, when);
+    rc = kms_audit_member(b, "{\"Time\":", when, SIZE_MAX);
     if (rc == KMS_OK)
-        rc = kms_audit_member(b, "Time", when, SIZE_MAX);
+        rc = kms_audit_member(b, ",\"RequestId\":", r->ar_request_id, SIZE_MAX);
     if (rc == KMS_OK)
-        rc = kms_audit_member(b, "RequestId", r->ar_request_id, SIZE_MAX);
+        rc = kms_audit_member(b, ",\"AccessKeyId\":", r->ar_access_key_id, SIZE_MAX);
     if (rc == KMS_OK)
-        rc = kms_audit_member(b, "AccessKeyId", r->ar_access_key_id, SIZE_MAX);
+        rc = kms_audit_member(b, ",\"Principal\":", r->ar_principal, SIZE_MAX);
     if (rc == KMS_OK)
-        rc = kms_audit_member(b, "Principal", r->ar_principal, SIZE_MAX);
+        rc = kms_audit_member(b, ",\"SourceIp\":", r->ar_source_ip, SIZE_MAX);
     if (rc == KMS_OK)
-        rc = kms_audit_member(b, "SourceIp", r->ar_source_ip, SIZE_MAX);
+        rc = kms_audit_member(b, ",\"Action\":", r->ar_action, KMS_AUDIT_ACTION_MAX);
     if (rc == KMS_OK)
-        rc = kms_audit_member(b, "Action", r->ar_action, KMS_AUDIT_ACTION_MAX);
+        rc = kms_audit_member(b, ",\"Resource\":", r->ar_resource, SIZE_MAX);
     if (rc == KMS_OK)
-        rc = kms_audit_member(b, "Resource", r->ar_resource, SIZE_MAX);
+        rc = kms_audit_member(b, ",\"Code\":", r->ar_code, SIZE_MAX);
+    n = snprintf(tail, sizeof(tail), ",\"HttpStatus\":%d,\"LatencyUs\":%llu}\n", r->ar_http_status,
+                 (unsigned long long)r->ar_latency_us);
     if (rc == KMS_OK)
-        rc = kms_audit_member(b, "Code", r->ar_code, SIZE_MAX);
-    if (rc == KMS_OK)
-        rc = kms_buf_printf(b, ",\"HttpStatus\":%d,\"LatencyUs\":%llu}\n", r->ar_http_status,
-                            (unsigned long long)r->ar_latency_us);
+        rc =
+            n > 0 && (size_t)n < sizeof(tail) ? kms_buf_append(b, tail, (size_t)n) : KMS_E_INTERNAL;
     return rc;
 }
 
@@ -294,7 +329,9 @@ void kms_audit_request(const struct kms_audit_record *r)
 
     if (!atomic_load_explicit(&kms_audit.au_running, memory_order_acquire))
         return;
-    if (kms_audit_format(r, &line) != KMS_OK) {
+    /* One allocation that fits a typical record, rather than the buffer growing in steps. */
+    if (kms_buf_reserve(&line, KMS_AUDIT_LINE_GUESS) != KMS_OK ||
+        kms_audit_format(r, &line) != KMS_OK) {
         atomic_fetch_add(&kms_audit.au_dropped, 1);
         kms_audit_warn_lost("out of memory");
         kms_buf_free(&line);
@@ -302,14 +339,17 @@ void kms_audit_request(const struct kms_audit_record *r)
     }
     pthread_mutex_lock(&kms_audit.au_mu);
     while (kms_audit.au_active.aq_len + line.len > kms_audit.au_cap && !kms_audit.au_stop &&
-           kms_audit.au_block_ms > 0) {
+           kms_audit.au_block_ms > 0 && !kms_audit.au_stalled) {
         if (!waited) {
             kms_audit_deadline(&deadline, kms_audit.au_block_ms);
             waited = true;
             pthread_cond_signal(&kms_audit.au_wake);
         }
-        if (pthread_cond_timedwait(&kms_audit.au_room, &kms_audit.au_mu, &deadline) == ETIMEDOUT)
+        if (pthread_cond_timedwait(&kms_audit.au_room, &kms_audit.au_mu, &deadline) == ETIMEDOUT) {
+            /* The writer is stuck: later requests drop at once instead of each waiting. */
+            kms_audit.au_stalled = true;
             break;
+        }
     }
     if (kms_audit.au_active.aq_len + line.len > kms_audit.au_cap) {
         lost = true;

@@ -179,7 +179,13 @@ static kms_err kms_auth_principal(struct kms_call *call, const char *id,
         *out = NULL;
         return KMS_E_ACCESS_KEY_DISABLED;
     }
-    snprintf(call->principal.access_key_id, sizeof(call->principal.access_key_id), "%s", id);
+    /* kms_credentials_lookup knows no id this long; the check keeps -Wformat-truncation quiet. */
+    if (snprintf(call->principal.access_key_id, sizeof(call->principal.access_key_id), "%s", id) >=
+        (int)sizeof(call->principal.access_key_id)) {
+        kms_credential_put(*out);
+        *out = NULL;
+        return KMS_E_ACCESS_KEY_NOT_FOUND;
+    }
     call->principal.admin = (*out)->cr_admin;
     snprintf(call->principal.aap_name, sizeof(call->principal.aap_name), "%s", (*out)->cr_aap_name);
     return KMS_OK;
