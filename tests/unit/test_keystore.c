@@ -322,7 +322,7 @@ static void test_master_key_file_rules(void **state)
     static const size_t bad_lengths[] = {0, 1, 16, 31, 33, 63, 65};
     struct kms_config cfg = fx->cfg;
     struct kms_keystore *ks = NULL;
-    uint8_t data[64];
+    uint8_t data[80];
     struct stat st;
 
     memset(data, 0x42, sizeof(data));
