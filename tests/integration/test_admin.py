@@ -1,16 +1,19 @@
 """The admin listener (issue 7, docs/operations.md "Health and metrics"): off by default;
-/healthz answers 200 "ok"; /metrics parses as Prometheus text (format 0.0.4) and its counters
+/healthz answers 200 "ok", and 503 once a keystore stops answering; /metrics parses as Prometheus text (format 0.0.4) and its counters
 move with requests; a non-loopback address without TLS is refused; TLS works when asked for."""
 
 import http.client
-import json
+import os
 import re
+import shutil
 import socket
 import ssl
+import subprocess
+import tempfile
 import time
 import unittest
 
-from kmsd import DEFAULT_CONFIG, Server, b64
+from kmsd import DEFAULT_CONFIG, Server
 
 ADMIN_LINE = re.compile(r"kmsd admin on (https?)://127\.0\.0\.1:(\d+) ")
 SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})? (\S+)$')
@@ -231,3 +234,48 @@ class AdminConfigTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class HealthFailureTest(unittest.TestCase):
+    """/healthz says 503 when a keystore stops answering: in sealing mode the master key is a
+    token object, and another process deletes it while kmsd runs."""
+
+    def test_keystore_failure(self):
+        if shutil.which("pkcs11-tool") is None:
+            self.skipTest("pkcs11-tool (opensc) is not installed")
+        tmp = tempfile.mkdtemp(prefix="kmsd-health-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        proc = subprocess.run([os.path.join(root, "tests", "softhsm-token.sh"),
+                               os.path.join(tmp, "hsm"), "health-token", "1234"],
+                              capture_output=True, text=True)
+        if proc.returncode == 77:
+            self.skipTest("SoftHSM2 is not installed")
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        tok = dict(line.split("=", 1) for line in proc.stdout.split())
+        config = (DEFAULT_CONFIG + "[admin]\nlisten = 127.0.0.1:0\n[pkcs11]\nmodule = %s\n"
+                  "token_label = health-token\npin_file = %s\nseal_master_key = true\n"
+                  "master_key_label = health-master\n" % (tok["MODULE"], tok["PIN_FILE"]))
+        with Server(config=config, env={"SOFTHSM2_CONF": tok["SOFTHSM2_CONF"]}) as srv:
+            port = int(next(ADMIN_LINE.search(l) for l in srv.stdout_lines
+                            if ADMIN_LINE.search(l)).group(2))
+
+            def healthz():
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+                conn.request("GET", "/healthz")
+                r = conn.getresponse()
+                result = (r.status, r.read().decode())
+                conn.close()
+                return result
+
+            self.assertEqual(healthz(), (200, "ok\n"))
+            gone = subprocess.run(["pkcs11-tool", "--module", tok["MODULE"], "--token-label",
+                                   "health-token", "--login", "--pin", "1234", "--delete-object",
+                                   "--type", "secrkey", "--label", "health-master"],
+                                  capture_output=True, text=True,
+                                  env=dict(os.environ, SOFTHSM2_CONF=tok["SOFTHSM2_CONF"]))
+            self.assertEqual(gone.returncode, 0, gone.stderr)
+            status, body = healthz()
+            self.assertEqual(status, 503, body)
+            self.assertIn("keystore", body)
+            srv.stop()

@@ -4,7 +4,6 @@ everything usable afterwards, verify catching damage, master-key rotation (mater
 access keys and BYOK fingerprints survive; the old key is kept; an interrupted rotation is
 finished or undone), and what HSM keys and sealing mode mean for verify and rotation."""
 
-import base64
 import hashlib
 import json
 import os

@@ -4,8 +4,6 @@ KeyVersionId and material seeded into two data directories make ciphertexts of o
 other; a second start with the same file changes nothing; a bad file changes nothing and names
 its JSON location; access keys of access points are refused until the feature exists."""
 
-import base64
-import copy
 import hashlib
 import json
 import os
@@ -15,7 +13,7 @@ import tempfile
 import unittest
 
 import openssl_cli as ossl
-from kmsd import DEFAULT_CONFIG, ROOT, Server, b64, binary, unb64
+from kmsd import ROOT, Server, b64, binary, unb64
 
 V1 = "0a1b2c3d-0000-4000-8000-000000000001"
 V2 = "0a1b2c3d-0000-4000-8000-000000000002"
