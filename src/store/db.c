@@ -236,8 +236,12 @@ void kms_store_shutdown(void)
 {
     struct kms_db *db = kms_db_path != NULL ? pthread_getspecific(kms_db_key) : NULL;
 
-    /* Fold the WAL into the database file: a clean stop leaves one self-contained file. */
-    if (db != NULL && kms_db_exec(db, "PRAGMA wal_checkpoint(TRUNCATE)") != KMS_OK)
+    /*
+     * Fold the WAL into the database file: a clean stop leaves one self-contained file (the last
+     * connection to close then removes the WAL). PASSIVE never waits for, or blocks, another
+     * process: kmsadm's reading commands end here too while kmsd runs.
+     */
+    if (db != NULL && kms_db_exec(db, "PRAGMA wal_checkpoint(PASSIVE)") != KMS_OK)
         kms_log_warn("store: could not checkpoint the write-ahead log at shutdown");
     kms_store_thread_done();
     pthread_mutex_lock(&kms_db_lock);
