@@ -372,15 +372,22 @@ void kms_server_shutdown(struct kms_server *srv, int timeout_s, bool (*abort_ear
         unsigned in_flight = atomic_load(&srv->srv_in_flight);
 
         clock_gettime(CLOCK_MONOTONIC, &now);
-        if (in_flight == 0)
+        if (in_flight == 0 && atomic_load(&srv->srv_refusing))
             break;
+        if (in_flight == 0) {
+            /*
+             * Nothing under way: from now on a request that starts on a kept-alive connection is
+             * closed unanswered. One that started just before is waited for by the next rounds.
+             */
+            atomic_store(&srv->srv_refusing, true);
+            continue;
+        }
         if (now.tv_sec - start.tv_sec >= timeout_s || (abort_early != NULL && abort_early())) {
             *cut = in_flight;
             break;
         }
         nanosleep(&pause, NULL);
     }
-    /* A request that starts on a kept-alive connection from now on is closed unanswered. */
     atomic_store(&srv->srv_refusing, true);
     kms_server_stop(srv);
     if (listener != MHD_INVALID_SOCKET)
