@@ -40,6 +40,7 @@ struct kms_call {
     struct kms_buf detail; /* error detail: a parameter name or the server's StringToSign */
     bool xml;              /* Format=XML */
     char resource[KMS_ID_MAX * 2]; /* for the audit record, e.g. "key/<KeyId>" */
+    bool authenticated;            /* the signature verified: principal names the signer */
 };
 
 typedef kms_err (*kms_handler_fn)(struct kms_call *call);
@@ -324,6 +325,10 @@ kms_err kms_api_certificate_public_key_verify(struct kms_call *call);
 kms_err kms_api_certificate_public_key_encrypt(struct kms_call *call);
 kms_err kms_api_certificate_private_key_decrypt(struct kms_call *call);
 
+/* secrets.c, for kmsadm verify: opens one stored version and wipes the value. The CMK must be
+ * usable (Rejected.* otherwise); KMS_E_INTERNAL when the stored data does not open. */
+kms_err kms_secret_verify_version(struct kms_call *call, const char *name, const char *version_id);
+
 /* ---- keys.c helpers shared with other groups ---- */
 
 /* KeyMetadata object of k into obj[name]. */
@@ -336,6 +341,16 @@ bool kms_tag_valid(const char *key, const char *value);
 /* Parses a Tags JSON parameter ([{"TagKey","TagValue"}, ...]) with the tag rules. */
 kms_err kms_tags_parse(struct kms_call *call, const char *param, const char *json,
                        struct kms_tag **tags, size_t *count);
+
+/* ---- seed.c: kmsd --seed FILE (docs/seeding.md) ---- */
+
+/*
+ * Creates what the seed file describes and does not exist yet (keys with fixed ids and optional
+ * material, aliases, tags, secrets, admin access keys). The whole file is checked before
+ * anything is written; a problem is logged with the file and its JSON location and
+ * KMS_E_INVALID_PARAMETER returned. Call after kms_api_init, before serving.
+ */
+kms_err kms_seed_apply(const struct kms_config *cfg, const char *path);
 
 /* ---- maintenance.c: timed work ---- */
 

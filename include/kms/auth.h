@@ -190,6 +190,9 @@ kms_err kms_nonce_load(struct kms_nonce_cache *c, const struct kms_nonce_entry *
 
 void kms_nonce_cache_free(struct kms_nonce_cache *c);
 
+/* Entries not expired at now (a full scan, shard by shard: for metrics scrapes, not requests). */
+size_t kms_nonce_cache_live(struct kms_nonce_cache *c, int64_t now);
+
 /* SipHash-2-4 of data under key (the reference algorithm; exported for tests). */
 uint64_t kms_nonce_siphash(const uint8_t key[16], const void *data, size_t len);
 
@@ -225,6 +228,8 @@ kms_err kms_credentials_create(struct kms_db *db, const char *id, const char *se
  * one whose secret is shown once on the terminal. Later starts only warn about a mismatch.
  */
 kms_err kms_credentials_bootstrap(struct kms_db *db, int64_t now);
+/* The AAD an access key's secret is sealed with (kmsadm verify and rotate-master-key). */
+kms_err kms_credential_aad(const char *id, struct kms_buf *aad);
 /* n random characters from [A-Za-z0-9] into out (n+1 bytes). */
 kms_err kms_random_alnum(char *out, size_t n);
 
@@ -367,5 +372,8 @@ void kms_auth_shutdown(void);
 kms_err kms_authenticate(struct kms_call *call, bool v3);
 /* Writes replay-cache entries recorded since the last flush to the store (all: until empty). */
 void kms_auth_flush(bool all);
+/* The replay cache's fill for metrics: live entries, configured capacity, entries that could not
+ * be queued for the store (all zero before kms_auth_init). */
+void kms_auth_replay_stats(size_t *live, size_t *capacity, uint64_t *unpersisted);
 
 #endif

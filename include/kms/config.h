@@ -60,6 +60,16 @@ struct kms_config {
     char pkcs11_pin_file[PATH_MAX]; /* user PIN; default $CREDENTIALS_DIRECTORY/pkcs11.pin */
     bool pkcs11_seal_master_key;    /* the software master key lives in the token */
     char pkcs11_master_key_label[KMS_CONFIG_STR]; /* its label there */
+    /* [server] continued: stopping */
+    int shutdown_timeout; /* seconds SIGTERM waits for in-flight requests before cutting them */
+    /* [audit] (src/audit/audit.c) */
+    bool audit_enabled;
+    char audit_file[PATH_MAX]; /* default <data_dir>/audit.log */
+    size_t audit_queue_bytes;  /* records waiting for the writer thread, at most */
+    int audit_block_ms;        /* how long a request waits for room before its record is dropped */
+    /* [admin] (src/http/admin.c): /healthz and /metrics; off while admin_listen is "" */
+    char admin_listen[KMS_CONFIG_STR]; /* HOST:PORT */
+    bool admin_tls;                    /* serve it over TLS with the API's certificate */
     /* where the file came from, for messages */
     char config_file[PATH_MAX];
 };
@@ -77,6 +87,12 @@ bool kms_config_load_file(struct kms_config *cfg, const char *path, char *err, s
 /* Sets one "section.key" to value (flags use this too); false with a message in err if invalid. */
 bool kms_config_set(struct kms_config *cfg, const char *section, const char *key, const char *value,
                     char *err, size_t errlen);
+
+/*
+ * Splits "HOST:PORT" or "[v6]:PORT" (port 0-65535) into host (size bytes) and *port; false when
+ * malformed.
+ */
+bool kms_config_parse_hostport(const char *value, char *host, size_t size, int *port);
 
 /* Fills paths that default to places inside data_dir; call after file and flags. */
 bool kms_config_finish(struct kms_config *cfg, char *err, size_t errlen);

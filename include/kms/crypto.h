@@ -248,6 +248,9 @@ kms_err kms_pkey_public_der(const struct evp_pkey_st *pkey, struct kms_buf *out)
 kms_err kms_pkey_private_der(const struct evp_pkey_st *pkey, struct kms_buf *out);
 /* Loads a private key from PKCS#8 (or a traditional RSA/EC private key) DER; KMS_E_INTERNAL. */
 kms_err kms_pkey_from_private_der(const uint8_t *der, size_t len, struct evp_pkey_st **out);
+/* A private key from PEM text (PKCS#8 or traditional, unencrypted): KMS_E_INVALID_PARAMETER when
+ * it is not one of the supported kinds. *out: kms_pkey_free. */
+kms_err kms_pkey_from_private_pem(const char *pem, size_t len, struct evp_pkey_st **out);
 /*
  * Appends the PEM text of a DER SubjectPublicKeyInfo: "-----BEGIN PUBLIC KEY-----", 64-column
  * Base64 lines, "-----END PUBLIC KEY-----", each line ending in "\n".

@@ -89,10 +89,42 @@ struct kms_response {
 struct kms_config;
 struct kms_server;
 
-/* Starts the HTTPS (or, when configured, plain HTTP) server; *port_out gets the bound port. */
+/* Starts the HTTPS (or, when configured, plain HTTP) server; *port_out gets the bound port.
+ * HTTPS needs the certificate loaded first (kms_tls_load). */
 kms_err kms_server_start(const struct kms_config *cfg, struct kms_server **out, int *port_out);
-/* Stops accepting, finishes in-flight requests, frees the server. */
+/* Stops at once: closes every connection (a request inside its handler completes first). */
 void kms_server_stop(struct kms_server *srv);
+/*
+ * Graceful stop (SIGTERM): stops accepting connections, answers what is already under way
+ * (responses then carry Connection: close), waits up to timeout_s seconds for the requests in
+ * flight, then stops. A request that comes late on a kept-alive connection gets 503. *cut gets
+ * the number of requests still in flight when the time ran out. abort_early, when not NULL, is
+ * polled while waiting: true ends the wait (a second signal).
+ */
+void kms_server_shutdown(struct kms_server *srv, int timeout_s, bool (*abort_early)(void),
+                         unsigned *cut);
+
+/* ---- tls.c: the certificate of every TLS listener ---- */
+
+/*
+ * Loads (first call) or replaces (SIGHUP) the certificate chain and key every TLS listener
+ * presents. A file that does not parse, a key that does not match, or (on a reload) a
+ * certificate outside its validity leaves the current one in place; the reason is logged and
+ * KMS_E_INVALID_PARAMETER returned.
+ */
+kms_err kms_tls_load(const char *cert_file, const char *key_file);
+/* The GnuTLS retrieve function (gnutls_certificate_retrieve_function2 *) for
+ * MHD_OPTION_HTTPS_CERT_CALLBACK. */
+void *kms_tls_callback(void);
+void kms_tls_shutdown(void);
+
+/* ---- admin.c: the operators' listener (/healthz, /metrics) ---- */
+
+struct kms_admin;
+/* Starts it when [admin] listen is set (*out stays NULL otherwise); *port_out gets the port.
+ * A non-loopback address without [admin] tls = true is refused. */
+kms_err kms_admin_start(const struct kms_config *cfg, struct kms_admin **out, int *port_out);
+void kms_admin_stop(struct kms_admin *admin);
 
 /* ---- devcert.c ---- */
 

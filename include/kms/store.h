@@ -27,6 +27,8 @@ struct kms_db;
 kms_err kms_store_init(const char *path);
 /* Applies pending schema migrations; call once at start before serving. */
 kms_err kms_store_migrate(void);
+/* The schema version this build migrates to (PRAGMA user_version after kms_store_migrate). */
+int kms_store_schema_latest(void);
 /* The calling thread's connection, opened on first use; NULL only if opening failed. */
 struct kms_db *kms_store_thread(void);
 /* Closes the calling thread's connection (threads call this before they exit). */
@@ -142,6 +144,11 @@ kms_err kms_store_version_list_records(struct kms_db *db, const char *key_id, in
 void kms_store_free_versions(struct kms_version_record *v, size_t count);
 kms_err kms_store_version_count(struct kms_db *db, const char *key_id, int64_t *out);
 kms_err kms_store_version_count_all(struct kms_db *db, int64_t *out);
+/* Number of keys in each state (index: enum kms_key_state), internal ones excluded (metrics). */
+#define KMS_KEY_STATE_COUNT 4
+kms_err kms_store_key_count_by_state(struct kms_db *db, int64_t counts[KMS_KEY_STATE_COUNT]);
+/* Every key version's id, internal keys included, by key then age (kmsadm verify and rotation). */
+kms_err kms_store_version_ids_all(struct kms_db *db, char ***ids, size_t *count);
 /* Records the ids of key_id's versions as destroyed (call before kms_store_key_delete). */
 kms_err kms_store_versions_mark_destroyed(struct kms_db *db, const char *key_id, int64_t now);
 /* Whether version_id belonged to a key that has been destroyed. */
@@ -369,6 +376,11 @@ kms_err kms_store_access_key_get(struct kms_db *db, const char *id,
 kms_err kms_store_access_key_count(struct kms_db *db, bool admin_only, int64_t *out);
 kms_err kms_store_access_key_set_enabled(struct kms_db *db, const char *id, bool enabled);
 kms_err kms_store_access_key_delete(struct kms_db *db, const char *id);
+/* Every access key's id, admin and access-point keys, oldest first (kmsadm). */
+kms_err kms_store_access_keys_all(struct kms_db *db, char ***ids, size_t *count);
+/* Replaces a key's sealed secret (kmsadm rotate-master-key re-seals it under the new key). */
+kms_err kms_store_access_key_set_secret(struct kms_db *db, const char *id, const uint8_t *wrapped,
+                                        size_t len);
 
 /* Access keys of application access points (never admin keys), one page in creation order, ties
  * by id, of one AAP (aap_name) or of all (NULL); secret_wrapped stays NULL. out: owned array,

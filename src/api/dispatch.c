@@ -2,6 +2,7 @@
  * dispatch.c - one request from parameters to response: the common checks in the order of
  * spec/protocol.md §3 (method, path, Action, Version, authentication, authorization), the
  * handler, and the envelope (RequestId; JSON or XML; error bodies from the error table).
+ * Every request, whatever its outcome, ends in kms_api_observe_end (audit record, metrics).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +15,7 @@
 #include "kms/auth.h"
 #include "kms/clock.h"
 #include "kms/log.h"
+#include "kms/metrics.h"
 #include "kms/render.h"
 
 #define KMS_API_VERSION    "2016-01-20"
@@ -142,6 +144,17 @@ const struct kms_action *kms_action_at(size_t i)
     return i < KMS_ARRAY_LEN(kms_actions) ? &kms_actions[i] : NULL;
 }
 
+int kms_action_slot(const char *name)
+{
+    const struct kms_action *a;
+
+    if (name == NULL)
+        return -1;
+    a = bsearch(name, kms_actions, KMS_ARRAY_LEN(kms_actions), sizeof(kms_actions[0]),
+                kms_action_cmp);
+    return a ? (int)(a - kms_actions) : -1;
+}
+
 kms_err kms_api_init(const struct kms_config *cfg)
 {
     kms_err rc;
@@ -153,6 +166,13 @@ kms_err kms_api_init(const struct kms_config *cfg)
         }
     }
     kms_api_cfg = cfg;
+    {
+        static const char *names[KMS_ARRAY_LEN(kms_actions)];
+
+        for (size_t i = 0; i < KMS_ARRAY_LEN(kms_actions); i++)
+            names[i] = kms_actions[i].name;
+        kms_metrics_init(names, KMS_ARRAY_LEN(kms_actions));
+    }
     rc = kms_keyref_init(KMS_CACHE_CAPACITY);
     if (rc == KMS_OK)
         rc = kms_auth_init(cfg);
@@ -163,6 +183,7 @@ void kms_api_shutdown(void)
 {
     kms_auth_shutdown();
     kms_keyref_shutdown();
+    kms_metrics_shutdown();
 }
 
 static bool kms_is_form(const struct kms_request *req)
@@ -253,6 +274,7 @@ static kms_err kms_api_process(struct kms_call *call)
     rc = kms_authenticate(call, v3);
     if (rc != KMS_OK)
         return rc;
+    call->authenticated = true;
     call->db = kms_store_thread();
     if (call->db == NULL)
         return KMS_E_UNAVAILABLE;
@@ -311,8 +333,10 @@ void kms_api_serve(const struct kms_request *req, struct kms_response *resp)
 {
     struct kms_call call;
     struct kms_buf body = {0};
+    struct kms_api_timing timing;
     kms_err rc;
 
+    kms_api_observe_begin(&timing);
     memset(&call, 0, sizeof(call));
     call.req = req;
     call.cfg = kms_api_cfg;
@@ -337,6 +361,7 @@ void kms_api_serve(const struct kms_request *req, struct kms_response *resp)
     resp->content_type = call.xml ? "text/xml;charset=utf-8" : "application/json;charset=utf-8";
     resp->body = body.data;
     resp->body_len = body.len;
+    kms_api_observe_end(&call, rc, resp, &timing);
     kms_cjson_wipe(call.out);
     cJSON_Delete(call.out);
     kms_params_free(&call.params);

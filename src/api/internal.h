@@ -4,6 +4,8 @@
 #ifndef KMS_API_INTERNAL_H
 #define KMS_API_INTERNAL_H
 
+#include <time.h>
+
 #include "kms/api.h"
 #include "kms/crypto.h"
 
@@ -98,5 +100,16 @@ void kms_cert_ks_ref(const char *id, enum kms_key_spec spec, char key_ref[KMS_ID
 const struct kms_action *kms_action_find(const char *name);
 /* The i-th row of the action table (test hooks excluded), NULL past the end: for tests. */
 const struct kms_action *kms_action_at(size_t i);
+/* dispatch.c: an action's position in the table (its metrics slot); -1 when it is not there. */
+int kms_action_slot(const char *name);
+
+/* observe.c: what every request leaves behind, its audit record and its metrics. */
+struct kms_api_timing {
+    struct timespec at_real; /* arrival, wall clock: the audit record's time */
+    struct timespec at_mono; /* arrival, monotonic: the latency */
+};
+void kms_api_observe_begin(struct kms_api_timing *t);
+void kms_api_observe_end(const struct kms_call *call, kms_err rc, const struct kms_response *resp,
+                         const struct kms_api_timing *t);
 
 #endif

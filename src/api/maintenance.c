@@ -17,6 +17,7 @@
 #include "kms/auth.h"
 #include "kms/clock.h"
 #include "kms/log.h"
+#include "kms/metrics.h"
 
 #define KMS_FLUSH_INTERVAL_MS 100
 
@@ -239,6 +240,7 @@ kms_err kms_maintenance_run(time_t now)
     if (rc == KMS_OK)
         rc = kms_store_nonces_purge(call.db, time(NULL));
     pthread_mutex_unlock(&kms_maint_pass_lock);
+    kms_metrics_maintenance(rc == KMS_OK && first == KMS_OK);
     return rc != KMS_OK ? rc : first;
 }
 

@@ -1391,3 +1391,23 @@ kms_err kms_secrets_sweep(struct kms_call *call)
     kms_store_free_list(names, count);
     return rc != KMS_OK ? rc : first;
 }
+
+kms_err kms_secret_verify_version(struct kms_call *call, const char *name, const char *version_id)
+{
+    struct kms_secret_record s;
+    struct kms_secret_version_record v;
+    struct kms_buf value = {0};
+    kms_err rc;
+
+    memset(&v, 0, sizeof(v));
+    rc = kms_store_secret_get(call->db, name, &s);
+    if (rc != KMS_OK)
+        return rc;
+    rc = kms_store_secret_version_get(call->db, name, version_id, &v);
+    if (rc == KMS_OK)
+        rc = kms_secret_open(call, &s, &v, &value);
+    kms_buf_free_secret(&value);
+    kms_secret_version_record_free(&v);
+    kms_secret_record_free(&s);
+    return rc;
+}

@@ -280,3 +280,15 @@ kms_err kms_authenticate(struct kms_call *call, bool v3)
 {
     return v3 ? kms_auth_v3(call) : kms_auth_v1(call);
 }
+
+void kms_auth_replay_stats(size_t *live, size_t *capacity, uint64_t *unpersisted)
+{
+    *live = 0;
+    *capacity = 0;
+    *unpersisted = 0;
+    if (kms_nonces == NULL)
+        return;
+    *live = kms_nonce_cache_live(kms_nonces, time(NULL));
+    *capacity = kms_auth_cfg->replay_cache_capacity;
+    *unpersisted = kms_nonce_drain_dropped(kms_nonces);
+}

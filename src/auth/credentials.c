@@ -46,7 +46,7 @@ kms_err kms_random_alnum(char *out, size_t n)
 }
 
 /* The AAD that binds a sealed secret to its AccessKeyId. */
-static kms_err kms_credential_aad(const char *id, struct kms_buf *aad)
+kms_err kms_credential_aad(const char *id, struct kms_buf *aad)
 {
     kms_err rc = kms_buf_append_str(aad, "kmsd access-key secret v1:");
 

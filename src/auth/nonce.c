@@ -377,3 +377,20 @@ void kms_nonce_cache_free(struct kms_nonce_cache *c)
     OPENSSL_cleanse(c->nc_key, sizeof(c->nc_key));
     free(c);
 }
+
+size_t kms_nonce_cache_live(struct kms_nonce_cache *c, int64_t now)
+{
+    size_t live = 0;
+
+    /* One shard at a time under its mutex: a scrape delays a request by one shard's scan. */
+    for (size_t i = 0; i < c->nc_shard_count; i++) {
+        struct kms_nonce_shard *s = &c->nc_shards[i];
+        size_t slots = s->ns_buckets * KMS_NONCE_BUCKET;
+
+        pthread_mutex_lock(&s->ns_mu);
+        for (size_t k = 0; k < slots; k++)
+            live += s->ns_slots[k].expires_at > now;
+        pthread_mutex_unlock(&s->ns_mu);
+    }
+    return live;
+}

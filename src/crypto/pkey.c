@@ -24,6 +24,7 @@
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/pem.h>
 #include <openssl/rsa.h>
 #include <openssl/x509.h>
 
@@ -376,6 +377,15 @@ out:
     if (rc != KMS_OK)
         ERR_clear_error();
     return rc;
+}
+
+static int kms_pkey_no_passphrase(char *buf, int size, int rwflag, void *u)
+{
+    (void)buf;
+    (void)size;
+    (void)rwflag;
+    (void)u;
+    return -1;
 }
 
 kms_err kms_pkey_from_private_der(const uint8_t *der, size_t len, struct evp_pkey_st **out)
@@ -879,5 +889,28 @@ kms_err kms_pkey_message_digest(const struct evp_pkey_st *pkey, enum kms_sign_al
         ERR_clear_error();
         return KMS_E_INTERNAL;
     }
+    return KMS_OK;
+}
+
+kms_err kms_pkey_from_private_pem(const char *pem, size_t len, struct evp_pkey_st **out)
+{
+    BIO *bio;
+    EVP_PKEY *pkey;
+
+    *out = NULL;
+    if (pem == NULL || len == 0 || len > INT_MAX)
+        return KMS_E_INVALID_PARAMETER;
+    bio = BIO_new_mem_buf(pem, (int)len);
+    if (bio == NULL)
+        return KMS_E_INTERNAL;
+    /* No passphrase callback: an encrypted PEM fails instead of prompting on a terminal. */
+    pkey = PEM_read_bio_PrivateKey(bio, NULL, kms_pkey_no_passphrase, NULL);
+    BIO_free(bio);
+    if (pkey == NULL || kms_pkey_kind(pkey) == KMS_KIND_NONE) {
+        EVP_PKEY_free(pkey);
+        ERR_clear_error();
+        return KMS_E_INVALID_PARAMETER;
+    }
+    *out = pkey;
     return KMS_OK;
 }

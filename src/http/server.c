@@ -4,15 +4,23 @@
  *
  * The raw URI comes from MHD's URI log callback, before MHD decodes anything: parameters are
  * decoded once, by request.c, and the signature checks re-encode them from decoded values.
+ *
+ * TLS: the certificate comes from tls.c through GnuTLS's retrieve callback, so SIGHUP can replace
+ * it under a running listener. Stopping (SIGTERM): MHD_quiesce_daemon closes the door (it needs
+ * MHD_USE_ITC), requests already under way are counted from their request line to their
+ * completion and waited for, then the daemon stops (kms_server_shutdown).
  */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <microhttpd.h>
 #include <openssl/crypto.h>
@@ -26,11 +34,14 @@
 #define KMS_HTTP_HEADER_ALLOWANCE (64 * 1024)
 #define KMS_HTTP_MAX_HEADERS      64
 
+#define KMS_HTTP_DRAIN_POLL_MS 10 /* how often a graceful stop looks at the requests in flight */
+
 struct kms_server {
     struct MHD_Daemon *srv_daemon;
     const struct kms_config *srv_cfg;
-    char *srv_cert_pem;
-    char *srv_key_pem;
+    atomic_uint srv_in_flight; /* requests between their request line and their completion */
+    atomic_bool srv_draining;  /* stopping: answer what is under way, with Connection: close */
+    atomic_bool srv_refusing;  /* the wait is over: a request that starts now is not served */
 };
 
 /* Per-request state, created when the request line arrives. */
@@ -38,6 +49,7 @@ struct kms_http_req {
     char *hr_uri; /* raw URI (path?query), NULL when over the limit */
     bool hr_started;
     bool hr_too_large;
+    bool hr_refused; /* arrived after the graceful stop's wait: closed unanswered */
     struct kms_buf hr_body;
     struct kms_header hr_headers[KMS_HTTP_MAX_HEADERS];
     size_t hr_header_count;
@@ -64,11 +76,13 @@ static void kms_http_req_free(struct kms_http_req *r)
 
 static void *kms_http_uri_cb(void *cls, const char *uri, struct MHD_Connection *conn)
 {
-    const struct kms_server *srv = cls;
+    struct kms_server *srv = cls;
     struct kms_http_req *r = calloc(1, sizeof(*r));
 
     if (r == NULL)
         return NULL;
+    atomic_fetch_add(&srv->srv_in_flight, 1);
+    r->hr_refused = atomic_load(&srv->srv_refusing);
     if (strlen(uri) > srv->srv_cfg->max_url_bytes)
         r->hr_too_large = true;
     else
@@ -79,6 +93,10 @@ static void *kms_http_uri_cb(void *cls, const char *uri, struct MHD_Connection *
 static void kms_http_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                                enum MHD_RequestTerminationCode toe)
 {
+    struct kms_server *srv = cls;
+
+    if (*con_cls != NULL)
+        atomic_fetch_sub(&srv->srv_in_flight, 1);
     kms_http_req_free(*con_cls);
     *con_cls = NULL;
 }
@@ -139,7 +157,8 @@ static void kms_http_body_free(void *p)
     free(b);
 }
 
-static enum MHD_Result kms_http_send(struct MHD_Connection *conn, struct kms_response *resp)
+static enum MHD_Result kms_http_send(const struct kms_server *srv, struct MHD_Connection *conn,
+                                     struct kms_response *resp)
 {
     struct kms_http_body *b = malloc(sizeof(*b) + resp->body_len + 1);
     struct MHD_Response *mr;
@@ -157,14 +176,17 @@ static enum MHD_Result kms_http_send(struct MHD_Connection *conn, struct kms_res
     }
     MHD_add_response_header(mr, MHD_HTTP_HEADER_CONTENT_TYPE, resp->content_type);
     MHD_add_response_header(mr, "x-acs-request-id", resp->request_id);
+    /* Stopping: the client should take its next request elsewhere (or to the restarted kmsd). */
+    if (atomic_load_explicit(&srv->srv_draining, memory_order_relaxed))
+        MHD_add_response_header(mr, MHD_HTTP_HEADER_CONNECTION, "close");
     ret = MHD_queue_response(conn, (unsigned int)resp->status, mr);
     MHD_destroy_response(mr);
     return ret;
 }
 
 /* Hands the request to api/ and queues its answer. */
-static enum MHD_Result kms_http_respond(struct MHD_Connection *conn, struct kms_http_req *r,
-                                        const char *method)
+static enum MHD_Result kms_http_respond(const struct kms_server *srv, struct MHD_Connection *conn,
+                                        struct kms_http_req *r, const char *method)
 {
     struct kms_request req;
     struct kms_response resp;
@@ -188,7 +210,7 @@ static enum MHD_Result kms_http_respond(struct MHD_Connection *conn, struct kms_
     req.too_large = r->hr_too_large;
     kms_http_peer(conn, req.peer_ip, sizeof(req.peer_ip));
     kms_api_serve(&req, &resp);
-    ret = kms_http_send(conn, &resp);
+    ret = kms_http_send(srv, conn, &resp);
     if (resp.body != NULL)
         OPENSSL_cleanse(resp.body, resp.body_len);
     free(resp.body);
@@ -203,7 +225,7 @@ static enum MHD_Result kms_http_handler(void *cls, struct MHD_Connection *conn, 
     const struct kms_server *srv = cls;
     struct kms_http_req *r = *con_cls;
 
-    if (r == NULL)
+    if (r == NULL || r->hr_refused)
         return MHD_NO;
     if (!r->hr_started) {
         const char *length;
@@ -218,7 +240,7 @@ static enum MHD_Result kms_http_handler(void *cls, struct MHD_Connection *conn, 
          * would drop. MHD then closes the connection, since the body was never consumed.
          */
         if (r->hr_too_large)
-            return kms_http_respond(conn, r, method);
+            return kms_http_respond(srv, conn, r, method);
         return MHD_YES;
     }
     if (*upload_data_size > 0) {
@@ -237,28 +259,7 @@ static enum MHD_Result kms_http_handler(void *cls, struct MHD_Connection *conn, 
         *upload_data_size = 0;
         return MHD_YES;
     }
-    return kms_http_respond(conn, r, method);
-}
-
-static char *kms_read_file(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    struct kms_buf b = {0};
-    char chunk[4096];
-    size_t n;
-
-    if (f == NULL)
-        return NULL;
-    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
-        if (kms_buf_append(&b, chunk, n) != KMS_OK) {
-            kms_buf_free_secret(&b);
-            fclose(f);
-            return NULL;
-        }
-    }
-    OPENSSL_cleanse(chunk, sizeof(chunk));
-    fclose(f);
-    return b.data ? b.data : strdup("");
+    return kms_http_respond(srv, conn, r, method);
 }
 
 static bool kms_http_bind_address(const struct kms_config *cfg, struct sockaddr_storage *ss,
@@ -284,7 +285,8 @@ kms_err kms_server_start(const struct kms_config *cfg, struct kms_server **out, 
 {
     struct kms_server *srv = calloc(1, sizeof(*srv));
     struct sockaddr_storage ss;
-    unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
+    unsigned int flags =
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_USE_ITC;
     const union MHD_DaemonInfo *info;
     struct MHD_OptionItem opts[16];
     int n = 0;
@@ -301,17 +303,8 @@ kms_err kms_server_start(const struct kms_config *cfg, struct kms_server **out, 
     if (ipv6)
         flags |= MHD_USE_IPv6;
     if (!cfg->insecure_plain_http) {
-        srv->srv_cert_pem = kms_read_file(cfg->tls_cert_file);
-        srv->srv_key_pem = kms_read_file(cfg->tls_key_file);
-        if (srv->srv_cert_pem == NULL || srv->srv_key_pem == NULL) {
-            kms_log_error("http: cannot read TLS certificate %s or key %s", cfg->tls_cert_file,
-                          cfg->tls_key_file);
-            kms_server_stop(srv);
-            return KMS_E_INTERNAL;
-        }
         flags |= MHD_USE_TLS;
-        opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, srv->srv_cert_pem};
-        opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, srv->srv_key_pem};
+        opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_CERT_CALLBACK, 0, kms_tls_callback()};
         opts[n++] =
             (struct MHD_OptionItem){MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)cfg->tls_priorities};
     }
@@ -337,7 +330,7 @@ kms_err kms_server_start(const struct kms_config *cfg, struct kms_server **out, 
     opts[n++] =
         (struct MHD_OptionItem){MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)kms_http_uri_cb, srv};
     opts[n++] =
-        (struct MHD_OptionItem){MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)kms_http_completed, NULL};
+        (struct MHD_OptionItem){MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)kms_http_completed, srv};
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
 
     srv->srv_daemon = MHD_start_daemon(flags, 0, NULL, NULL, kms_http_handler, srv,
@@ -360,10 +353,50 @@ void kms_server_stop(struct kms_server *srv)
     /* Closes every connection; a request already inside its handler completes first. */
     if (srv->srv_daemon != NULL)
         MHD_stop_daemon(srv->srv_daemon);
-    if (srv->srv_key_pem != NULL) {
-        OPENSSL_cleanse(srv->srv_key_pem, strlen(srv->srv_key_pem));
-        free(srv->srv_key_pem);
-    }
-    free(srv->srv_cert_pem);
     free(srv);
+}
+
+void kms_server_shutdown(struct kms_server *srv, int timeout_s, bool (*abort_early)(void),
+                         unsigned *cut)
+{
+    struct timespec start, now, pause = {0, KMS_HTTP_DRAIN_POLL_MS * 1000000L};
+    MHD_socket listener;
+
+    *cut = 0;
+    if (srv == NULL)
+        return;
+    atomic_store(&srv->srv_draining, true);
+    /*
+     * No new connections from here on. The socket is ours to close, after the stop (a worker may
+     * still hold it until then); shutting it down now makes new clients get a refusal at once
+     * rather than wait in the kernel's backlog until we exit.
+     */
+    listener = MHD_quiesce_daemon(srv->srv_daemon);
+    if (listener != MHD_INVALID_SOCKET)
+        shutdown(listener, SHUT_RDWR);
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    for (;;) {
+        unsigned in_flight = atomic_load(&srv->srv_in_flight);
+
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if (in_flight == 0 && atomic_load(&srv->srv_refusing))
+            break;
+        if (in_flight == 0) {
+            /*
+             * Nothing under way: from now on a request that starts on a kept-alive connection is
+             * closed unanswered. One that started just before is waited for by the next rounds.
+             */
+            atomic_store(&srv->srv_refusing, true);
+            continue;
+        }
+        if (now.tv_sec - start.tv_sec >= timeout_s || (abort_early != NULL && abort_early())) {
+            *cut = in_flight;
+            break;
+        }
+        nanosleep(&pause, NULL);
+    }
+    atomic_store(&srv->srv_refusing, true);
+    kms_server_stop(srv);
+    if (listener != MHD_INVALID_SOCKET)
+        close(listener);
 }

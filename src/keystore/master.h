@@ -11,6 +11,7 @@
 #ifndef KMS_KEYSTORE_MASTER_H
 #define KMS_KEYSTORE_MASTER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -50,5 +51,31 @@ kms_err kms_master_token_open(struct kms_keystore *p11, const char *label, struc
 
 /* software.c: a software keystore over master, which it owns from then on (even on failure). */
 kms_err kms_software_keystore_open_master(struct kms_master *master, struct kms_keystore **out);
+
+/* ---- master-key rotation (kmsadm rotate-master-key, docs/operations.md) ---- */
+
+/* software.c: the open software keystore's master (NULL before kms_keystores_open). */
+struct kms_master *kms_software_master(void);
+/* software.c: the AAD that binds a version's wrapped material to its key and version. */
+struct kms_ks_ref;
+struct kms_buf;
+kms_err kms_software_material_aad(const struct kms_ks_ref *ref, struct kms_buf *aad);
+/*
+ * software.c: opens wrapped (material or a sealed server secret, bound to aad) under from and
+ * appends it sealed under to; KMS_E_INTERNAL when it does not open under from.
+ */
+kms_err kms_software_rewrap(struct kms_master *from, struct kms_master *to, const void *aad,
+                            size_t aad_len, const uint8_t *wrapped, size_t len,
+                            struct kms_buf *out);
+
+/* Whether m is a file master (kms_master_file_open), the only kind kmsadm rotates. */
+bool kms_master_is_file(const struct kms_master *m);
+/*
+ * master_file.c: creates path (0600, O_EXCL, synced) holding a fresh random master key and the
+ * fingerprint key of from (a file master), so BYOK fingerprints made under from stay valid,
+ * and opens it into *out. The file is 64 bytes: key, then fingerprint key.
+ */
+kms_err kms_master_file_create_successor(const char *path, const struct kms_master *from,
+                                         struct kms_master **out);
 
 #endif

@@ -158,14 +158,30 @@ static kms_err kms_sw_create(struct kms_keystore *ks, const struct kms_ks_ref *r
     return rc;
 }
 
+/* Symmetric bytes (BYOK, seeding), or for an asymmetric spec a PKCS#8 DER private key of that
+ * spec (seeding: kmsd --seed). */
 static kms_err kms_sw_import(struct kms_keystore *ks, const struct kms_ks_ref *ref,
                              const uint8_t *material, size_t len, struct kms_buf *stored)
 {
     const struct kms_key_spec_info *info = kms_key_spec_get(ref->spec);
+    EVP_PKEY *pkey = NULL;
+    kms_err rc;
 
-    if (info == NULL || !info->symmetric || len != info->material_len)
+    if (info == NULL)
         return KMS_E_INVALID_KEY_MATERIAL;
-    return kms_sw_wrap_material(ks, ref, material, len, stored);
+    if (info->symmetric) {
+        if (len != info->material_len)
+            return KMS_E_INVALID_KEY_MATERIAL;
+        return kms_sw_wrap_material(ks, ref, material, len, stored);
+    }
+    if (kms_pkey_from_private_der(material, len, &pkey) != KMS_OK ||
+        kms_pkey_spec(pkey) != ref->spec) {
+        kms_pkey_free(pkey);
+        return KMS_E_INVALID_KEY_MATERIAL;
+    }
+    kms_pkey_free(pkey);
+    rc = kms_sw_wrap_material(ks, ref, material, len, stored);
+    return rc;
 }
 
 static void kms_sw_release(struct kms_ks_key *key)
@@ -439,4 +455,35 @@ kms_err kms_keystore_export_private(struct kms_ks_key *key, struct kms_buf *pkcs
     if (key == NULL || key->kk_ops != &kms_software_ops || k->sk_pkey == NULL)
         return KMS_E_NO_PERMISSION;
     return kms_pkey_private_der(k->sk_pkey, pkcs8);
+}
+
+struct kms_master *kms_software_master(void)
+{
+    return kms_sw_master ? kms_sw_master->sw_master : NULL;
+}
+
+kms_err kms_software_material_aad(const struct kms_ks_ref *ref, struct kms_buf *aad)
+{
+    return kms_sw_material_aad(ref, aad);
+}
+
+kms_err kms_software_rewrap(struct kms_master *from, struct kms_master *to, const void *aad,
+                            size_t aad_len, const uint8_t *wrapped, size_t len, struct kms_buf *out)
+{
+    struct kms_software old_sw = {from}, new_sw = {to};
+    uint8_t *plain;
+    size_t n = 0;
+    kms_err rc;
+
+    if (len < KMS_WRAP_OVERHEAD)
+        return KMS_E_INTERNAL;
+    plain = malloc(len);
+    if (plain == NULL)
+        return KMS_E_INTERNAL;
+    rc = kms_sw_unwrap(&old_sw, aad, aad_len, wrapped, len, plain, &n);
+    if (rc == KMS_OK)
+        rc = kms_sw_wrap(&new_sw, aad, aad_len, plain, n, out);
+    OPENSSL_cleanse(plain, len);
+    free(plain);
+    return rc;
 }

@@ -193,3 +193,26 @@ kms_err kms_store_access_key_count_aap(struct kms_db *db, const char *aap_name, 
         sqlite3_bind_text(st, 1, aap_name, -1, SQLITE_STATIC);
     return kms_db_count(db, st, out);
 }
+
+kms_err kms_store_access_keys_all(struct kms_db *db, char ***ids, size_t *count)
+{
+    static const char sql[] = "SELECT access_key_id FROM access_keys ORDER BY created_at, rowid";
+    sqlite3_stmt *st = kms_db_stmt(db, sql);
+
+    if (st == NULL)
+        return KMS_E_INTERNAL;
+    return kms_db_collect_ids(db, st, ids, count);
+}
+
+kms_err kms_store_access_key_set_secret(struct kms_db *db, const char *id, const uint8_t *wrapped,
+                                        size_t len)
+{
+    static const char sql[] = "UPDATE access_keys SET secret_wrapped = ? WHERE access_key_id = ?";
+    sqlite3_stmt *st = kms_db_stmt(db, sql);
+
+    if (st == NULL)
+        return KMS_E_INTERNAL;
+    sqlite3_bind_blob(st, 1, wrapped, (int)len, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
+    return kms_db_exec_stmt(db, st, "access key set secret");
+}

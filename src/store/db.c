@@ -305,6 +305,15 @@ void kms_store_thread_done(void)
 
 void kms_store_shutdown(void)
 {
+    struct kms_db *db = kms_db_path != NULL ? pthread_getspecific(kms_db_key) : NULL;
+
+    /*
+     * Fold the WAL into the database file: a clean stop leaves one self-contained file (the last
+     * connection to close then removes the WAL). PASSIVE never waits for, or blocks, another
+     * process: kmsadm's reading commands end here too while kmsd runs.
+     */
+    if (db != NULL && kms_db_exec(db, "PRAGMA wal_checkpoint(PASSIVE)") != KMS_OK)
+        kms_log_warn("store: could not checkpoint the write-ahead log at shutdown");
     kms_store_thread_done();
     pthread_mutex_lock(&kms_db_lock);
     for (size_t i = 0; i < kms_db_all_count; i++)
@@ -550,4 +559,9 @@ kms_err kms_db_count(struct kms_db *db, sqlite3_stmt *st, int64_t *out)
     if (rc != SQLITE_ROW)
         return kms_db_err(db, rc, "count");
     return KMS_OK;
+}
+
+int kms_store_schema_latest(void)
+{
+    return (int)(sizeof(kms_migrations) / sizeof(kms_migrations[0]));
 }

@@ -544,3 +544,34 @@ out:
     kms_buf_free(&sql);
     return err;
 }
+
+kms_err kms_store_key_count_by_state(struct kms_db *db, int64_t counts[KMS_KEY_STATE_COUNT])
+{
+    static const char sql[] = "SELECT state, count(*) FROM keys WHERE internal = 0 GROUP BY state";
+    sqlite3_stmt *st = kms_db_stmt(db, sql);
+    int rc;
+
+    for (int i = 0; i < KMS_KEY_STATE_COUNT; i++)
+        counts[i] = 0;
+    if (st == NULL)
+        return KMS_E_INTERNAL;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        int state = sqlite3_column_int(st, 0);
+
+        if (state >= 0 && state < KMS_KEY_STATE_COUNT)
+            counts[state] = sqlite3_column_int64(st, 1);
+    }
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? KMS_OK : kms_db_err(db, rc, "keys by state");
+}
+
+kms_err kms_store_version_ids_all(struct kms_db *db, char ***ids, size_t *count)
+{
+    static const char sql[] = "SELECT version_id FROM key_versions ORDER BY key_id, created_at, "
+                              "rowid";
+    sqlite3_stmt *st = kms_db_stmt(db, sql);
+
+    if (st == NULL)
+        return KMS_E_INTERNAL;
+    return kms_db_collect_ids(db, st, ids, count);
+}

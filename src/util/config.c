@@ -90,6 +90,13 @@ static const struct kms_setting kms_settings[] = {
     KMS_STR("pkcs11", "pin_file", pkcs11_pin_file),
     KMS_BOOL("pkcs11", "seal_master_key", pkcs11_seal_master_key),
     KMS_STR("pkcs11", "master_key_label", pkcs11_master_key_label),
+    KMS_INT("server", "shutdown_timeout", shutdown_timeout, 1, 3600),
+    KMS_BOOL("audit", "enabled", audit_enabled),
+    KMS_STR("audit", "file", audit_file),
+    KMS_SIZE("audit", "queue_bytes", audit_queue_bytes, 65536, 1024 * 1024 * 1024),
+    KMS_INT("audit", "block_ms", audit_block_ms, 0, 60000),
+    KMS_STR("admin", "listen", admin_listen),
+    KMS_BOOL("admin", "tls", admin_tls),
 };
 
 void kms_config_defaults(struct kms_config *cfg)
@@ -127,6 +134,10 @@ void kms_config_defaults(struct kms_config *cfg)
     cfg->rsa_pkcs1_encryption = false;
     cfg->maintenance_interval = 60;
     snprintf(cfg->pkcs11_master_key_label, sizeof(cfg->pkcs11_master_key_label), "kmsd-master");
+    cfg->shutdown_timeout = 30;
+    cfg->audit_enabled = true;
+    cfg->audit_queue_bytes = 8 * 1024 * 1024;
+    cfg->audit_block_ms = 1000;
 }
 
 static bool kms_parse_bool(const char *v, bool *out)
@@ -160,7 +171,7 @@ static bool kms_parse_number(const char *v, long long lo, long long hi, long lon
     return true;
 }
 
-static bool kms_parse_listen(struct kms_config *cfg, const char *v)
+bool kms_config_parse_hostport(const char *v, char *host, size_t size, int *port_out)
 {
     const char *colon = strrchr(v, ':');
     long long port;
@@ -176,12 +187,18 @@ static bool kms_parse_listen(struct kms_config *cfg, const char *v)
         v++;
         host_len -= 2;
     }
-    if (host_len == 0 || host_len >= sizeof(cfg->listen_host))
+    if (host_len == 0 || host_len >= size)
         return false;
-    memcpy(cfg->listen_host, v, host_len);
-    cfg->listen_host[host_len] = '\0';
-    cfg->listen_port = (int)port;
+    memcpy(host, v, host_len);
+    host[host_len] = '\0';
+    *port_out = (int)port;
     return true;
+}
+
+static bool kms_parse_listen(struct kms_config *cfg, const char *v)
+{
+    return kms_config_parse_hostport(v, cfg->listen_host, sizeof(cfg->listen_host),
+                                     &cfg->listen_port);
 }
 
 bool kms_config_set(struct kms_config *cfg, const char *section, const char *key, const char *value,
@@ -317,14 +334,17 @@ static bool kms_config_default_path(char *field, size_t size, const char *dir, c
     return field[0] != '\0' || kms_join_path(field, size, dir, name);
 }
 
-/* An unset path setting takes the systemd credential name when it exists. */
+/*
+ * A path setting takes the systemd credential name when it exists, over the configuration file:
+ * the same kmsd.conf then serves kmsd under systemd (which reads the credential copy) and kmsadm
+ * run by root (which reads the configured file, e.g. /etc/kmsd/master.key).
+ */
 static void kms_config_credential(char *field, size_t size, const char *name)
 {
     const char *creds = getenv("CREDENTIALS_DIRECTORY");
     char path[PATH_MAX];
 
-    if (field[0] == '\0' && creds != NULL && kms_join_path(path, sizeof(path), creds, name) &&
-        access(path, F_OK) == 0)
+    if (creds != NULL && kms_join_path(path, sizeof(path), creds, name) && access(path, F_OK) == 0)
         snprintf(field, size, "%s", path);
 }
 
@@ -375,7 +395,7 @@ bool kms_config_finish(struct kms_config *cfg, char *err, size_t errlen)
 {
     if (!kms_config_instance_id(cfg, err, errlen))
         return false;
-    /* A systemd credential master.key (or pkcs11.pin) wins over the data directory's file. */
+    /* A systemd credential master.key (or pkcs11.pin) wins over the file and the default. */
     kms_config_credential(cfg->master_key_file, sizeof(cfg->master_key_file), "master.key");
     kms_config_credential(cfg->pkcs11_pin_file, sizeof(cfg->pkcs11_pin_file), "pkcs11.pin");
     if (!kms_config_default_path(cfg->tls_cert_file, sizeof(cfg->tls_cert_file), cfg->data_dir,
@@ -383,12 +403,24 @@ bool kms_config_finish(struct kms_config *cfg, char *err, size_t errlen)
         !kms_config_default_path(cfg->tls_key_file, sizeof(cfg->tls_key_file), cfg->data_dir,
                                  "tls/key.pem") ||
         !kms_config_default_path(cfg->master_key_file, sizeof(cfg->master_key_file), cfg->data_dir,
-                                 "master.key")) {
+                                 "master.key") ||
+        !kms_config_default_path(cfg->audit_file, sizeof(cfg->audit_file), cfg->data_dir,
+                                 "audit.log")) {
         snprintf(err, errlen, "server.data_dir: path too long");
         return false;
     }
     if (cfg->host_id[0] == '\0' && gethostname(cfg->host_id, sizeof(cfg->host_id)) != 0)
         snprintf(cfg->host_id, sizeof(cfg->host_id), "kmsd");
     cfg->host_id[sizeof(cfg->host_id) - 1] = '\0';
+    if (cfg->admin_listen[0] != '\0') {
+        char host[KMS_CONFIG_STR];
+        int port;
+
+        if (!kms_config_parse_hostport(cfg->admin_listen, host, sizeof(host), &port)) {
+            snprintf(err, errlen, "admin.listen: expected HOST:PORT, got \"%s\"",
+                     cfg->admin_listen);
+            return false;
+        }
+    }
     return true;
 }

@@ -133,10 +133,12 @@ class Server:
                                      env=self.env, text=True)
         deadline = time.time() + timeout
         line = ""
+        self.stdout_lines = []  # what kmsd printed up to its ready line (e.g. the admin line)
         while time.time() < deadline:
             line = self.proc.stdout.readline()
             if not line:
                 break
+            self.stdout_lines.append(line)
             m = READY.search(line)
             if m:
                 self.scheme, self.port = m.group(1), int(m.group(3))

@@ -2,7 +2,9 @@
  * test_keystore.c - the software keystore (src/keystore/software.c): material for every key spec
  * is stored only wrapped, AES-256-GCM(master, material, AAD = KeyId ‖ KeyVersionId); the wrap is
  * bound to its key and version; a wrong master key opens nothing; the master key file must be
- * exactly 32 bytes and private to its owner; small server secrets are sealed with their AAD.
+ * exactly 32 bytes (64 after a rotation) and private to its owner; small server secrets are
+ * sealed with their AAD; a master-key rotation re-wraps under a successor that keeps the BYOK
+ * fingerprints.
  *
  * The test unwraps the stored bytes itself, from the documented format (format 1 | iv(12) |
  * ciphertext | tag(16)) and its own copy of the master key, then checks that the driver's loaded
@@ -20,12 +22,14 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
 #include <openssl/x509.h>
 
 #include "keystore/keystore.h"
+#include "keystore/master.h"
 #include "kms/config.h"
 #include "kms/crypto.h"
 #include "kms/log.h"
@@ -316,10 +320,10 @@ static void test_master_key_file_rules(void **state)
 {
     struct fixture *fx = *state;
     static const mode_t open_modes[] = {0640, 0604, 0660, 0644, 0606, 0610};
-    static const size_t bad_lengths[] = {0, 1, 16, 31, 33, 64};
+    static const size_t bad_lengths[] = {0, 1, 16, 31, 33, 63, 65};
     struct kms_config cfg = fx->cfg;
     struct kms_keystore *ks = NULL;
-    uint8_t data[64];
+    uint8_t data[80];
     struct stat st;
 
     memset(data, 0x42, sizeof(data));
@@ -466,6 +470,77 @@ static void test_mac_key_is_derived(void **state)
     }
 }
 
+/* kmsadm rotate-master-key's pieces: successor file, re-wrap, carried fingerprint key. */
+static void test_master_rotation(void **state)
+{
+    struct fixture *fx = *state;
+    struct kms_ks_ref ref = {"rotating", "0b7f9a3c-2d41-4e8a-9c55-6a1d2e3f4b5c", KMS_SPEC_AES_256};
+    static const uint8_t byok[32] = "some imported key material 12345";
+    struct kms_buf stored = {0}, rewrapped = {0}, aad = {0}, again = {0};
+    struct kms_master *old_master = NULL, *new_master = NULL, *dup = NULL;
+    struct kms_keystore *new_ks = NULL;
+    struct kms_ks_key *key = NULL;
+    uint8_t material[32], fp_old[32], fp_new[32];
+    char new_path[160];
+    struct stat st;
+
+    assert_int_equal(RAND_bytes(material, sizeof(material)), 1);
+    assert_int_equal(fx->ks->ks_ops->ks_import(fx->ks, &ref, material, 32, &stored), KMS_OK);
+    assert_int_equal(kms_keystore_fingerprint(byok, sizeof(byok), fp_old), KMS_OK);
+    old_master = kms_software_master();
+    assert_true(kms_master_is_file(old_master));
+
+    snprintf(new_path, sizeof(new_path), "%s/master.key.new", fx->dir);
+    assert_int_equal(kms_master_file_create_successor(new_path, old_master, &new_master), KMS_OK);
+    assert_int_equal(stat(new_path, &st), 0);
+    assert_int_equal(st.st_size, 2 * MASTER_LEN);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    /* O_EXCL: an existing successor is never overwritten. */
+    assert_int_not_equal(kms_master_file_create_successor(new_path, old_master, &dup), KMS_OK);
+    assert_null(dup);
+
+    assert_int_equal(kms_software_material_aad(&ref, &aad), KMS_OK);
+    assert_int_equal(kms_software_rewrap(old_master, new_master, aad.data, aad.len,
+                                         (uint8_t *)stored.data, stored.len, &rewrapped),
+                     KMS_OK);
+    assert_memory_not_equal(rewrapped.data, stored.data, stored.len);
+    /* The old master no longer opens the re-wrapped material; the new one does not open the old. */
+    assert_int_not_equal(
+        fx->ks->ks_ops->ks_load(fx->ks, &ref, (uint8_t *)rewrapped.data, rewrapped.len, &key),
+        KMS_OK);
+    assert_int_not_equal(kms_software_rewrap(new_master, new_master, aad.data, aad.len,
+                                             (uint8_t *)stored.data, stored.len, &again),
+                         KMS_OK);
+    /* Bound to its AAD still: another version's AAD does not open it. */
+    ref.version_id = "0b7f9a3c-2d41-4e8a-9c55-6a1d2e3f4b5d";
+    kms_buf_reset(&aad);
+    assert_int_equal(kms_software_material_aad(&ref, &aad), KMS_OK);
+    assert_int_not_equal(kms_software_rewrap(new_master, new_master, aad.data, aad.len,
+                                             (uint8_t *)rewrapped.data, rewrapped.len, &again),
+                         KMS_OK);
+    ref.version_id = "0b7f9a3c-2d41-4e8a-9c55-6a1d2e3f4b5c";
+    new_master->m_ops->mo_close(new_master);
+
+    /* A keystore over the 64-byte successor file opens it, and fingerprints are unchanged. */
+    fx->ks->ks_ops->ks_close(fx->ks);
+    fx->ks = NULL;
+    snprintf(fx->cfg.master_key_file, sizeof(fx->cfg.master_key_file), "%s", new_path);
+    assert_int_equal(kms_software_keystore_open(&fx->cfg, &new_ks), KMS_OK);
+    assert_int_equal(
+        new_ks->ks_ops->ks_load(new_ks, &ref, (uint8_t *)rewrapped.data, rewrapped.len, &key),
+        KMS_OK);
+    check_same_symmetric_key(key, ref.spec, material, 32);
+    key->kk_ops->ks_release(key);
+    assert_int_equal(kms_keystore_fingerprint(byok, sizeof(byok), fp_new), KMS_OK);
+    assert_memory_equal(fp_old, fp_new, sizeof(fp_old));
+    fx->ks = new_ks;
+    kms_buf_free_secret(&stored);
+    kms_buf_free_secret(&rewrapped);
+    kms_buf_free(&aad);
+    kms_buf_free(&again);
+    OPENSSL_cleanse(material, sizeof(material));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -477,6 +552,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_sealed_secrets, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fingerprint, setup, teardown),
         cmocka_unit_test_setup_teardown(test_mac_key_is_derived, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_master_rotation, setup, teardown),
     };
 
     kms_log_set_quiet(1); /* the refusals below are logged as errors: expected here */
