@@ -224,6 +224,14 @@ void kms_credentials_invalidate(const char *id);
 kms_err kms_credentials_create(struct kms_db *db, const char *id, const char *secret, bool admin,
                                const char *aap_name, const char *description, int64_t now);
 /*
+ * Stores an access key of the application access point aap_name (spec/actions.md I5) inside the
+ * caller's transaction: the AAP must exist (Forbidden.ResourceNotFound) and authenticate with
+ * access keys (InvalidParameter), and hold fewer than max_per_aap of them (LimitExceeded).
+ */
+kms_err kms_credentials_create_for_aap(struct kms_db *db, const char *aap_name, int max_per_aap,
+                                       const char *id, const char *secret, const char *description,
+                                       int64_t now);
+/*
  * First start: makes the admin access key from KMSD_ADMIN_ACCESS_KEY_ID/SECRET, or a random
  * one whose secret is shown once on the terminal. Later starts only warn about a mismatch.
  */

@@ -424,6 +424,9 @@ struct kms_aap_record {
     size_t policy_count;
     int64_t created_at;
 };
+/* AuthenticationMethod values of an application access point. */
+#define KMS_AAP_CLIENT_KEY "ClientKey"
+#define KMS_AAP_ACCESS_KEY "AccessKey"
 
 struct kms_client_key_record {
     char client_key_id[KMS_ID_MAX];

@@ -244,7 +244,6 @@ kms_err kms_api_create_access_key(struct kms_call *call)
     char id[sizeof(KMS_ACCESS_KEY_PREFIX) + KMS_ACCESS_KEY_RANDOM];
     char secret[KMS_ACCESS_SECRET_LEN + 1];
     const char *aap_name, *desc = NULL;
-    int64_t count = 0;
     kms_err rc;
 
     rc = kms_access_name_arg(call, "AapName", &aap_name);
@@ -252,12 +251,6 @@ kms_err kms_api_create_access_key(struct kms_call *call)
         rc = kms_access_description_arg(call, &desc);
     if (rc == KMS_OK)
         rc = kms_store_begin(call->db);
-    if (rc == KMS_OK)
-        rc = kms_credential_aap(call, aap_name, KMS_AAP_ACCESS_KEY);
-    if (rc == KMS_OK)
-        rc = kms_store_access_key_count_aap(call->db, aap_name, &count);
-    if (rc == KMS_OK && count >= call->cfg->max_access_keys_per_aap)
-        rc = KMS_E_LIMIT_EXCEEDED;
     if (rc != KMS_OK)
         return rc;
     memcpy(id, KMS_ACCESS_KEY_PREFIX, sizeof(KMS_ACCESS_KEY_PREFIX) - 1);
@@ -266,13 +259,16 @@ kms_err kms_api_create_access_key(struct kms_call *call)
     for (int attempt = 0; rc == KMS_OK && attempt < KMS_ACCESS_KEY_ATTEMPTS; attempt++) {
         rc = kms_random_alnum(id + sizeof(KMS_ACCESS_KEY_PREFIX) - 1, KMS_ACCESS_KEY_RANDOM);
         if (rc == KMS_OK)
-            rc = kms_credentials_create(call->db, id, secret, false, aap_name, desc ? desc : "",
-                                        call->now);
+            rc = kms_credentials_create_for_aap(call->db, aap_name,
+                                                call->cfg->max_access_keys_per_aap, id, secret,
+                                                desc ? desc : "", call->now);
         if (rc != KMS_E_RESOURCE_EXISTS)
             break;
     }
     if (rc == KMS_E_RESOURCE_EXISTS)
         rc = KMS_E_INTERNAL;
+    if (rc == KMS_E_INVALID_PARAMETER)
+        rc = kms_fail(call, rc, "AapName");
     if (rc == KMS_OK)
         rc = kms_store_commit(call->db);
     if (rc == KMS_OK) {

@@ -53,8 +53,6 @@ void kms_asym_target_put(struct kms_asym_target *t);
 kms_err kms_asym_decrypt(struct kms_call *call, const struct kms_asym_target *t, const char *param,
                          const uint8_t *ct, size_t ct_len, struct kms_buf *pt);
 /* access.c: what the access-control files share (spec/actions.md I). */
-#define KMS_AAP_CLIENT_KEY "ClientKey" /* AuthenticationMethod values */
-#define KMS_AAP_ACCESS_KEY "AccessKey"
 /* Names of access objects: 1-64 of A-Z a-z 0-9 _ - . */
 bool kms_access_name_valid(const char *name);
 /* Parameter param, required, a valid name (MissingParameter / InvalidParameter). */

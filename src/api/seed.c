@@ -896,15 +896,23 @@ static kms_err kms_seed_access_key(struct kms_seed *s, const cJSON *ak, const ch
     kms_seed_loc(where, loc, "Admin");
     if (admin != NULL && !cJSON_IsBool(admin))
         return kms_seed_bad(s, where, "expected true or false");
-    if (aap != NULL) {
-        /* The format is ready for access-point keys (spec/actions.md I5); the feature is not. */
-        kms_seed_loc(where, loc, "AapName");
-        return kms_seed_bad(s, where,
-                            "access keys of application access points cannot be seeded yet: "
-                            "this kmsd has no application access points");
-    }
-    if (!cJSON_IsTrue(admin))
+    if ((aap != NULL) == cJSON_IsTrue(admin))
         return kms_seed_bad(s, loc, "give \"Admin\": true (an admin access key) or \"AapName\"");
+    /* Checked before anything is written: an access point's key needs its access point, made
+     * beforehand through the API, that authenticates with access keys. */
+    if (aap != NULL) {
+        struct kms_aap_record rec;
+        bool usable = false;
+
+        if (kms_store_aap_get(s->db, aap, &rec) == KMS_OK) {
+            usable = strcmp(rec.auth_method, KMS_AAP_ACCESS_KEY) == 0;
+            kms_aap_record_free(&rec);
+        }
+        kms_seed_loc(where, loc, "AapName");
+        if (!usable)
+            return kms_seed_bad(s, where, "no access point %s with AuthenticationMethod AccessKey",
+                                aap);
+    }
     if (!s->apply)
         return KMS_OK;
     rc = kms_store_access_key_get(s->db, id, &existing);
@@ -917,7 +925,10 @@ static kms_err kms_seed_access_key(struct kms_seed *s, const cJSON *ak, const ch
     if (rc != KMS_E_ACCESS_KEY_NOT_FOUND)
         return rc;
     rc = kms_store_begin(s->db);
-    if (rc == KMS_OK)
+    if (rc == KMS_OK && aap != NULL)
+        rc = kms_credentials_create_for_aap(s->db, aap, s->cfg->max_access_keys_per_aap, id, secret,
+                                            description ? description : "seeded", s->now);
+    else if (rc == KMS_OK)
         rc = kms_credentials_create(s->db, id, secret, true, "",
                                     description ? description : "seeded", s->now);
     if (rc == KMS_OK)
@@ -926,7 +937,7 @@ static kms_err kms_seed_access_key(struct kms_seed *s, const cJSON *ak, const ch
     if (rc != KMS_OK)
         return kms_seed_bad(s, loc, "cannot store the access key (%s)", kms_err_info(rc)->code);
     kms_credentials_invalidate(id);
-    kms_log_info("seed: created admin access key %s", id);
+    kms_log_info("seed: created %s access key %s", aap ? "an access point's" : "an admin", id);
     s->created[KMS_SEED_ACCESS_KEYS]++;
     return KMS_OK;
 }

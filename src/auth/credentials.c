@@ -83,6 +83,28 @@ kms_err kms_credentials_create(struct kms_db *db, const char *id, const char *se
     return rc;
 }
 
+kms_err kms_credentials_create_for_aap(struct kms_db *db, const char *aap_name, int max_per_aap,
+                                       const char *id, const char *secret, const char *description,
+                                       int64_t now)
+{
+    struct kms_aap_record aap;
+    int64_t count = 0;
+    kms_err rc = kms_store_aap_get(db, aap_name, &aap);
+
+    if (rc != KMS_OK)
+        return rc;
+    if (strcmp(aap.auth_method, KMS_AAP_ACCESS_KEY) != 0)
+        rc = KMS_E_INVALID_PARAMETER;
+    kms_aap_record_free(&aap);
+    if (rc == KMS_OK)
+        rc = kms_store_access_key_count_aap(db, aap_name, &count);
+    if (rc == KMS_OK && count >= max_per_aap)
+        rc = KMS_E_LIMIT_EXCEEDED;
+    if (rc == KMS_OK)
+        rc = kms_credentials_create(db, id, secret, false, aap_name, description, now);
+    return rc;
+}
+
 static void kms_credential_ref(void *obj)
 {
     atomic_fetch_add(&((struct kms_credential *)obj)->cr_refs, 1);

@@ -1,9 +1,8 @@
 /*
  * access_key.c - kmsadm access-key create|list|disable|enable: the admin access keys of a data
  * directory (spec/protocol.md §13), with secrets shown once at creation and kept sealed under
- * the master key. Access keys of application access points are the API's (CreateAccessKey,
- * spec/actions.md I5); `--aap NAME` is where kmsadm takes them once this build has access
- * points, and says so until then.
+ * the master key; and, with `--aap NAME`, access keys of an application access point that
+ * authenticates with access keys (spec/actions.md I5, the same as CreateAccessKey).
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -38,10 +37,6 @@ static int kmsadm_ak_create(struct kmsadm *a, int argc, char **argv)
     }
     if (optind != argc)
         return kmsadm_fail("access-key create: unexpected argument %s", argv[optind]);
-    if (aap != NULL)
-        return kmsadm_fail("access-key create --aap %s: application access points are not part "
-                           "of this build; only admin access keys can be made",
-                           aap);
     if (strlen(description) > 1024)
         return kmsadm_fail("access-key create: --description is longer than 1024 characters");
     rc = kmsadm_lock(a, "access-key create");
@@ -50,7 +45,7 @@ static int kmsadm_ak_create(struct kmsadm *a, int argc, char **argv)
     if (rc == KMSADM_OK)
         rc = kmsadm_open_store(a, true, true);
     if (rc == KMSADM_OK)
-        rc = kmsadm_admin_key_create(a, id, NULL, description);
+        rc = kmsadm_access_key_create(a, id, NULL, description, aap);
     return rc;
 }
 

@@ -115,8 +115,8 @@ void kmsadm_show_secret(const char *id, const char *secret)
     fflush(stdout);
 }
 
-int kmsadm_admin_key_create(struct kmsadm *a, const char *id, const char *secret,
-                            const char *description)
+int kmsadm_access_key_create(struct kmsadm *a, const char *id, const char *secret,
+                             const char *description, const char *aap)
 {
     struct kms_db *db = kms_store_thread();
     struct kms_access_key_record existing;
@@ -144,7 +144,10 @@ int kmsadm_admin_key_create(struct kmsadm *a, const char *id, const char *secret
         return kmsadm_fail("the access key %s exists already", id);
     }
     rc = kms_store_begin(db);
-    if (rc == KMS_OK)
+    if (rc == KMS_OK && aap != NULL)
+        rc = kms_credentials_create_for_aap(db, aap, a->cfg.max_access_keys_per_aap, id, secret,
+                                            description, kms_clock_now());
+    else if (rc == KMS_OK)
         rc = kms_credentials_create(db, id, secret, true, "", description, kms_clock_now());
     if (rc == KMS_OK)
         rc = kms_store_commit(db);
@@ -152,6 +155,10 @@ int kmsadm_admin_key_create(struct kmsadm *a, const char *id, const char *secret
     if (rc == KMS_OK)
         kmsadm_show_secret(id, secret);
     OPENSSL_cleanse(made_secret, sizeof(made_secret));
+    if (rc != KMS_OK && aap != NULL)
+        return kmsadm_fail("cannot add a key to access point %s (%s): it must exist, use "
+                           "AuthenticationMethod AccessKey and have room for another key",
+                           aap, kms_err_info(rc)->code);
     if (rc != KMS_OK)
         return kmsadm_fail("cannot store the access key (%s)", kms_err_info(rc)->code);
     return KMSADM_OK;

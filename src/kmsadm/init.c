@@ -56,5 +56,5 @@ int kmsadm_cmd_init(struct kmsadm *a, int argc, char **argv)
         return kmsadm_fail("init: cannot record the master key's check value");
     printf("initialised %s (database %s, master key %s)\n", a->cfg.data_dir, a->db_path,
            a->cfg.pkcs11_seal_master_key ? "in the PKCS#11 token" : a->cfg.master_key_file);
-    return kmsadm_admin_key_create(a, id, secret, "admin");
+    return kmsadm_access_key_create(a, id, secret, "admin", NULL);
 }

@@ -50,10 +50,11 @@ int kmsadm_open_store(struct kmsadm *a, bool must_exist, bool migrate);
 void kmsadm_close(struct kmsadm *a);
 /* Prints an access key with its secret, which is shown only this once. */
 void kmsadm_show_secret(const char *id, const char *secret);
-/* Makes an admin access key (id NULL: a generated one) with a generated secret, stores it and
- * shows it. The store and keystores must be open and the lock held. */
-int kmsadm_admin_key_create(struct kmsadm *a, const char *id, const char *secret,
-                            const char *description);
+/* Makes an access key (id NULL: a generated one; secret NULL: a generated one) — an admin key,
+ * or one of the access point aap when it is not NULL — stores it and shows it. The store and
+ * keystores must be open and the lock held. */
+int kmsadm_access_key_create(struct kmsadm *a, const char *id, const char *secret,
+                             const char *description, const char *aap);
 /* Whether path exists. */
 bool kmsadm_exists(const char *path);
 /* fsync of the directory holding path, so a rename in it is durable. */

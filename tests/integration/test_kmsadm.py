@@ -105,7 +105,7 @@ class InitAndAccessKeysTest(KmsadmCase):
         self.assertEqual(fixed[0], "FixedAdminId")
         self.refused(kmsadm(data, "access-key", "create", "--id", "FixedAdminId"), "exists already")
         self.refused(kmsadm(data, "access-key", "create", "--aap", "app1"),
-                     "application access points are not part of this build")
+                     "cannot add a key to access point app1")
         listing = self.ok(kmsadm(data, "access-key", "list")).stdout
         for key_id, _ in (first, second, fixed):
             self.assertIn(key_id, listing)
@@ -148,6 +148,28 @@ class InitAndAccessKeysTest(KmsadmCase):
         self.refused(kmsadm(os.path.join(self.tmp, "absent"), "verify"), "no database")
         self.refused(kmsadm(os.path.join(self.tmp, "absent"), "access-key", "create"),
                      "does not exist")
+
+
+class AccessPointKeyTest(KmsadmCase):
+
+    def test_create_for_an_access_point(self):
+        """--aap NAME: a key of an AccessKey access point, authorized by its policies."""
+        data = os.path.join(self.tmp, "data")
+        with Server(data_dir=data) as srv:
+            srv.ok("CreatePolicy", Name="users", Resources='["key/*"]',
+                   Permissions='["RbacPermission/Template/CryptoServiceKeyUser"]')
+            srv.ok("CreateApplicationAccessPoint", Name="app", Policies='["users"]',
+                   AuthenticationMethod="AccessKey")
+            key_id = srv.create_key()["KeyId"]
+        app_key = created_key(self.ok(kmsadm(data, "access-key", "create", "--aap", "app")))
+        listing = self.ok(kmsadm(data, "access-key", "list")).stdout
+        self.assertRegex(listing, re.escape(app_key[0]) + r"\s+aap\s+Enabled")
+        self.assertNotIn(app_key[1], listing)
+        with Server(data_dir=data) as srv:
+            r = srv.call("Encrypt", access_key=app_key, KeyId=key_id, Plaintext=b64(b"x"))
+            self.assertEqual(r.status, 200, r)
+            r = srv.call("CreateKey", access_key=app_key)
+            self.assertEqual((r.status, r.code), (403, "Forbidden.NoPermission"))
 
 
 class Fixture:

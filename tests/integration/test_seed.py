@@ -2,7 +2,7 @@
 given material (several versions), aliases, tags, secrets and admin access keys; the same
 KeyVersionId and material seeded into two data directories make ciphertexts of one decrypt in the
 other; a second start with the same file changes nothing; a bad file changes nothing and names
-its JSON location; access keys of access points are refused until the feature exists."""
+its JSON location; an access point's key is seeded only for an access point that exists."""
 
 import hashlib
 import json
@@ -203,6 +203,41 @@ class SeedTest(SeedCase):
                                                           "test-admin-secret-0001")).status, 200)
 
 
+class AccessPointKeySeedTest(SeedCase):
+
+    def test_key_of_an_existing_access_point(self):
+        """Seeded for an access point made through the API, the key signs and is authorized by
+        that access point's policies; an access point using client keys is refused."""
+        data_dir = os.path.join(self.tmp, "data")
+        with Server(data_dir=data_dir) as srv:
+            srv.ok("CreatePolicy", Name="seed-users", Resources='["key/*"]',
+                   Permissions='["RbacPermission/Template/CryptoServiceKeyUser"]')
+            srv.ok("CreateApplicationAccessPoint", Name="seeded-app", Policies='["seed-users"]',
+                   AuthenticationMethod="AccessKey")
+            srv.ok("CreateApplicationAccessPoint", Name="client-key-app",
+                   Policies='["seed-users"]')
+            key_id = srv.create_key()["KeyId"]
+        doc = {"AccessKeys": [{"AccessKeyId": "SeededAppKey01", "AccessKeySecret": "app-secret-001",
+                               "AapName": "seeded-app", "Description": "fixture"}]}
+        srv = self.seeded(self.write("aap.json", doc), data_dir=data_dir)
+        app = ("SeededAppKey01", "app-secret-001")
+        self.assertEqual(srv.call("Encrypt", access_key=app, KeyId=key_id,
+                                  Plaintext=b64(b"x")).status, 200)
+        denied = srv.call("CreateKey", access_key=app)
+        self.assertEqual((denied.status, denied.code), (403, "Forbidden.NoPermission"))
+        keys = srv.ok("ListAccessKeys", AapName="seeded-app")["AccessKeys"]["AccessKey"]
+        self.assertEqual([(k["AccessKeyId"], k["Description"]) for k in keys],
+                         [("SeededAppKey01", "fixture")])
+        srv.stop()
+        doc["AccessKeys"][0]["AapName"] = "client-key-app"
+        doc["AccessKeys"][0]["AccessKeyId"] = "SeededAppKey02"
+        proc = subprocess.run([binary(), "--data-dir", data_dir, "--listen", "127.0.0.1:0",
+                               "--seed", self.write("client.json", doc)], capture_output=True,
+                              text=True, timeout=60)
+        self.assertEqual(proc.returncode, 1, proc.stderr)
+        self.assertIn("$.AccessKeys[0].AapName", proc.stderr)
+
+
 class BadSeedTest(SeedCase):
 
     def fails(self, doc, *expected):
@@ -265,12 +300,14 @@ class BadSeedTest(SeedCase):
         self.fails(bad(lambda d: d.update(Certificates=[])), '$: unknown member "Certificates"')
         self.fails("[1, 2]", "$: expected an object")
 
-    def test_access_point_keys_are_not_supported_yet(self):
+    def test_access_point_key_needs_its_access_point(self):
         doc = seed_doc()
         doc["AccessKeys"].append({"AccessKeyId": "AppKey0001", "AccessKeySecret": "app-secret-01",
                                   "AapName": "my-app"})
         self.fails(doc, "$.AccessKeys[1].AapName",
-                   "access keys of application access points cannot be seeded yet")
+                   "no access point my-app with AuthenticationMethod AccessKey")
+        doc["AccessKeys"][1]["Admin"] = True
+        self.fails(doc, "$.AccessKeys[1]", '"Admin": true (an admin access key) or "AapName"')
 
     def test_wrong_private_key_spec(self):
         with ossl.Workdir() as wd:
