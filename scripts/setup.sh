@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
   build-essential cmake pkg-config clang clang-format
   libmicrohttpd-dev libssl-dev libsqlite3-dev libcjson-dev uuid-dev libcmocka-dev libsystemd-dev
-  openssl python3 sqlite3 softhsm2 opensc
+  openssl python3 sqlite3 curl softhsm2 opensc
   libp11-kit-dev
   libgnutls28-dev
 )
