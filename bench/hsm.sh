@@ -146,8 +146,9 @@ for line in open(sys.argv[1]):
 
 med = statistics.median
 print("| scenario | software req/s | HSM req/s | HSM/software req/s | software CPU µs/req "
-      "| HSM CPU µs/req | HSM − software µs | software p99 ms | HSM p99 ms | errors |")
-print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+      "| HSM CPU µs/req | HSM − software µs | of it system µs (software / HSM) | software p99 ms "
+      "| HSM p99 ms | errors |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 for scenario in sys.argv[2].split():
     s, h = runs.get((scenario, "SOFTWARE"), {}), runs.get((scenario, "HSM"), {})
     if not s or not h:
@@ -155,9 +156,11 @@ for scenario in sys.argv[2].split():
     # The ratio per round (runs next to each other in time), then its median.
     ratio = med(float(h[r]["rps"]) / float(s[r]["rps"]) for r in h if r in s and float(s[r]["rps"]) > 0)
     s_cpu, h_cpu = med(float(v["server_cpu_us"]) for v in s.values()), med(float(v["server_cpu_us"]) for v in h.values())
+    s_sys = med(float(v.get("server_system_us", "nan")) for v in s.values())
+    h_sys = med(float(v.get("server_system_us", "nan")) for v in h.values())
     print(f"| {scenario} | {med(float(v['rps']) for v in s.values()):,.0f} "
           f"| {med(float(v['rps']) for v in h.values()):,.0f} | {ratio:.2f} | {s_cpu:.1f} | {h_cpu:.1f} "
-          f"| {h_cpu - s_cpu:+.1f} | {med(float(v['p99_ms']) for v in s.values()):.2f} "
+          f"| {h_cpu - s_cpu:+.1f} | {s_sys:.1f} / {h_sys:.1f} | {med(float(v['p99_ms']) for v in s.values()):.2f} "
           f"| {med(float(v['p99_ms']) for v in h.values()):.2f} "
           f"| {sum(int(v['errors']) + int(v['io_errors']) for v in list(s.values()) + list(h.values()))} |")
 print()

@@ -214,6 +214,7 @@ static void kms_load_usage(FILE *to)
         "\n"
         "The last line is: result label=... action=... requests=... rps=... p50_ms=... p90_ms=...\n"
         "p99_ms=... max_ms=... errors=... io_errors=... server_cpu_us=... client_cpu_us=...\n"
+        "server_system_us=... (the system part of server_cpu_us; -1 without --server-pid)\n"
         "(action=mix for a mixed load, which first prints a line per action: result_action\n"
         "label=... action=... requests=... rps=... p50_ms=... p90_ms=... p99_ms=... max_ms=...\n"
         "errors=... io_errors=...).\n",
@@ -309,8 +310,15 @@ static double kms_load_hist_percentile(const uint64_t *hist, uint64_t total, dou
 
 /* ---- server CPU from /proc ---- */
 
-/* utime + stime of pid in clock ticks, and its parent; false if it is gone. */
-static bool kms_load_proc_stat(pid_t pid, unsigned long long *ticks, pid_t *ppid)
+/* CPU time of a server in clock ticks: user (utime) and system (stime, the kernel on its behalf).
+ */
+struct kms_load_ticks {
+    unsigned long long lk_user;
+    unsigned long long lk_system;
+};
+
+/* utime and stime of pid in clock ticks, and its parent; false if it is gone. */
+static bool kms_load_proc_stat(pid_t pid, struct kms_load_ticks *ticks, pid_t *ppid)
 {
     char path[64], buf[1024];
     unsigned long long utime = 0, stime = 0;
@@ -334,7 +342,8 @@ static bool kms_load_proc_stat(pid_t pid, unsigned long long *ticks, pid_t *ppid
     if (sscanf(p + 1, " %*c %d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &parent, &utime,
                &stime) != 3)
         return false;
-    *ticks = utime + stime;
+    ticks->lk_user = utime;
+    ticks->lk_system = stime;
     if (ppid != NULL)
         *ppid = (pid_t)parent;
     return true;
@@ -350,7 +359,7 @@ static void kms_load_add_children(struct kms_load_opts *o)
     if (d == NULL)
         return;
     while ((e = readdir(d)) != NULL && o->npids < KMS_LOAD_MAX_PIDS) {
-        unsigned long long ticks;
+        struct kms_load_ticks ticks;
         pid_t pid, ppid = 0;
         char *end = NULL;
         long v = strtol(e->d_name, &end, 10);
@@ -369,15 +378,17 @@ static void kms_load_add_children(struct kms_load_opts *o)
     closedir(d);
 }
 
-static unsigned long long kms_load_server_ticks(const struct kms_load_opts *o)
+static struct kms_load_ticks kms_load_server_ticks(const struct kms_load_opts *o)
 {
-    unsigned long long sum = 0;
+    struct kms_load_ticks sum = {0, 0};
 
     for (size_t i = 0; i < o->npids; i++) {
-        unsigned long long t;
+        struct kms_load_ticks t;
 
-        if (kms_load_proc_stat(o->pids[i], &t, NULL))
-            sum += t;
+        if (kms_load_proc_stat(o->pids[i], &t, NULL)) {
+            sum.lk_user += t.lk_user;
+            sum.lk_system += t.lk_system;
+        }
     }
     return sum;
 }
@@ -1146,13 +1157,13 @@ static void kms_load_report_actions(const struct kms_load_opts *o,
 }
 
 static void kms_load_report(const struct kms_load_opts *o, struct kms_load_thread *threads,
-                            double seconds, unsigned long long server_ticks, double client_cpu,
+                            double seconds, struct kms_load_ticks server, double client_cpu,
                             const char *cipher)
 {
     static struct kms_load_stats sum; /* large: not on the stack */
     const char *action = o->nactions == 1 ? o->actions[0].la_name : "mix";
     uint64_t reconnects = 0;
-    double rps, pct[3], server_us = -1, client_us = -1;
+    double rps, pct[3], per_tick, server_us = -1, system_us = -1, client_us = -1;
     long hz = sysconf(_SC_CLK_TCK);
 
     for (int t = 0; t < o->threads; t++)
@@ -1160,8 +1171,11 @@ static void kms_load_report(const struct kms_load_opts *o, struct kms_load_threa
     kms_load_sum(o, threads, o->nactions, &sum);
     kms_load_percentiles(&sum, pct);
     rps = seconds > 0 ? (double)sum.ls_done / seconds : 0;
-    if (o->npids > 0 && sum.ls_done > 0 && hz > 0)
-        server_us = (double)server_ticks / (double)hz * 1e6 / (double)sum.ls_done;
+    if (o->npids > 0 && sum.ls_done > 0 && hz > 0) {
+        per_tick = 1e6 / (double)hz / (double)sum.ls_done;
+        server_us = (double)(server.lk_user + server.lk_system) * per_tick;
+        system_us = (double)server.lk_system * per_tick;
+    }
     if (sum.ls_done > 0)
         client_us = client_cpu * 1e6 / (double)sum.ls_done;
 
@@ -1175,16 +1189,17 @@ static void kms_load_report(const struct kms_load_opts *o, struct kms_load_threa
     printf("  latency     p50 %.3f ms  p90 %.3f ms  p99 %.3f ms  max %.3f ms\n", pct[0], pct[1],
            pct[2], (double)sum.ls_max_ns / 1e6);
     if (server_us >= 0)
-        printf("  server CPU  %.1f us/request (%zu processes)\n", server_us, o->npids);
+        printf("  server CPU  %.1f us/request, %.1f of them system (%zu processes)\n", server_us,
+               system_us, o->npids);
     printf("  client CPU  %.1f us/request\n", client_us);
     if (o->nactions > 1)
         kms_load_report_actions(o, threads, seconds);
     printf("result label=%s action=%s requests=%llu seconds=%.3f rps=%.1f p50_ms=%.3f p90_ms=%.3f "
            "p99_ms=%.3f max_ms=%.3f errors=%llu io_errors=%llu server_cpu_us=%.2f "
-           "client_cpu_us=%.2f\n",
+           "client_cpu_us=%.2f server_system_us=%.2f\n",
            o->label ? o->label : "-", action, (unsigned long long)sum.ls_done, seconds, rps, pct[0],
            pct[1], pct[2], (double)sum.ls_max_ns / 1e6, (unsigned long long)sum.ls_errors,
-           (unsigned long long)sum.ls_io_errors, server_us, client_us);
+           (unsigned long long)sum.ls_io_errors, server_us, client_us, system_us);
 }
 
 static void kms_load_sleep(double seconds)
@@ -1353,7 +1368,7 @@ int main(int argc, char **argv)
     struct kms_load_thread *threads = NULL;
     struct kms_load_conn *conns = NULL;
     uint64_t pt_size = 32, v;
-    unsigned long long ticks0, ticks1;
+    struct kms_load_ticks ticks0, ticks1, used;
     double cpu0, cpu1, seconds;
     uint64_t t0, t1;
     const char *cipher = "?";
@@ -1569,7 +1584,9 @@ int main(int argc, char **argv)
             pthread_join(threads[t].lt_tid, NULL);
     }
     seconds = (double)(t1 - t0) / 1e9;
-    kms_load_report(o, threads, seconds, ticks1 - ticks0, cpu1 - cpu0, cipher);
+    used.lk_user = ticks1.lk_user - ticks0.lk_user;
+    used.lk_system = ticks1.lk_system - ticks0.lk_system;
+    kms_load_report(o, threads, seconds, used, cpu1 - cpu0, cipher);
     status = 1;
     for (int t = 0; t < o->threads; t++)
         for (size_t a = 0; a < o->nactions; a++)
