@@ -1,6 +1,7 @@
-# bench/lib.sh - shared steps of bench/run.sh and bench/rss.sh (sourced, not run): building the
-# release kmsd and kms-load, starting a fresh kmsd, asking it things with kms-load --once, and
-# stopping only the processes these scripts started.
+# bench/lib.sh - shared steps of the bench/ scripts (sourced, not run): building the release kmsd
+# and kms-load, starting a fresh kmsd, asking it things with kms-load --once, measured runs and
+# openssl speed (asym.sh, hsm.sh), RSS samples, and stopping only the processes these scripts
+# started.
 
 bench_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 bench_build=${BENCH_BUILD_DIR:-$bench_root/build-release}
