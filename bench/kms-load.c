@@ -310,8 +310,7 @@ static double kms_load_hist_percentile(const uint64_t *hist, uint64_t total, dou
 
 /* ---- server CPU from /proc ---- */
 
-/* CPU time of a server in clock ticks: user (utime) and system (stime, the kernel on its behalf).
- */
+/* A server's CPU time in clock ticks: user (utime) and system (stime, the kernel for it). */
 struct kms_load_ticks {
     unsigned long long lk_user;
     unsigned long long lk_system;
