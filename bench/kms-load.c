@@ -5,6 +5,12 @@
  *
  *   kms-load --endpoint 127.0.0.1:8443 --action Encrypt --key-id KEY [--plaintext-size 32]
  *            [--connections 32] [--threads 2] [--duration 10] [--warmup 2] [--server-pid PID]
+ *   kms-load --endpoint ... --mix Encrypt:4 --mix DescribeKey:1 --key-id KEY [--param ...]
+ *
+ * With --mix the connections send several actions in the given proportions (one schedule of
+ * weighted slots, interleaved, that every thread walks from its own offset), and the report adds
+ * a row per action. --param NAME=VALUE applies to every action, --param ACTION:NAME=VALUE to
+ * that one only.
  *
  * Each request is what the SDK sends: POST /?<every parameter> with an empty body, a fresh
  * Timestamp and 32-hex SignatureNonce, and a signature V1 (HMAC-SHA1) computed with the
@@ -50,7 +56,10 @@
 #include "kms/util.h"
 
 #define KMS_LOAD_EXIT_USAGE   2
-#define KMS_LOAD_MAX_PARAMS   48 /* caller's --param plus the nine the SDK adds */
+#define KMS_LOAD_MAX_PARAMS   48  /* one action's --param plus the nine the SDK adds */
+#define KMS_LOAD_MAX_ARGS     256 /* --param options in all */
+#define KMS_LOAD_MAX_ACTIONS  16
+#define KMS_LOAD_MAX_WEIGHT   1000
 #define KMS_LOAD_MAX_PIDS     256
 #define KMS_LOAD_NONCE_BYTES  16 /* 32 hex digits, as kitx.makeNonce gives */
 #define KMS_LOAD_RESPONSE_MAX (4 * 1024 * 1024)
@@ -77,18 +86,37 @@ enum kms_load_conn_state {
     KMS_LOAD_DEAD, /* could not reconnect */
 };
 
+/* One action of the load: its name, its share of the requests and its own parameters. */
+struct kms_load_action {
+    const char *la_name;
+    unsigned la_weight;
+    const char *la_names[KMS_LOAD_MAX_PARAMS]; /* in the order given */
+    const char *la_values[KMS_LOAD_MAX_PARAMS];
+    size_t la_nparams;
+    char *la_blob; /* Decrypt's CiphertextBlob when kms-load made it */
+};
+
+/* What one thread measured for one action. */
+struct kms_load_stats {
+    uint64_t ls_hist[KMS_LOAD_HIST_BUCKETS];
+    uint64_t ls_done;      /* requests completed and counted */
+    uint64_t ls_errors;    /* counted requests that did not answer 200 */
+    uint64_t ls_io_errors; /* connections lost mid-request (any phase) */
+    uint64_t ls_max_ns;
+};
+
 struct kms_load_opts {
     const char *host;
     const char *port;
     const char *host_header; /* host:port as the SDK sends it */
-    const char *action;
     const char *id;
     const char *secret;
     const char *cacert;
     const char *label;
-    const char *names[KMS_LOAD_MAX_PARAMS]; /* the caller's parameters, in the given order */
-    const char *values[KMS_LOAD_MAX_PARAMS];
-    size_t nparams;
+    struct kms_load_action actions[KMS_LOAD_MAX_ACTIONS];
+    size_t nactions;
+    uint8_t *schedule; /* an action index per slot, each action in la_weight slots, interleaved */
+    size_t schedule_len;
     int connections;
     int threads;
     double duration;
@@ -116,8 +144,9 @@ struct kms_load_conn {
     bool lc_chunked;
     bool lc_close;
     int lc_status;
-    uint64_t lc_started; /* ns, monotonic */
-    bool lc_counted;     /* issued while measuring: its latency is recorded */
+    uint64_t lc_started;                  /* ns, monotonic */
+    bool lc_counted;                      /* issued while measuring: its latency is recorded */
+    const struct kms_load_action *lc_act; /* what the request in flight is */
     struct kms_load_thread *lc_thread;
 };
 
@@ -126,12 +155,9 @@ struct kms_load_thread {
     int lt_epfd;
     struct kms_load_conn *lt_conns;
     size_t lt_nconns;
-    uint64_t lt_hist[KMS_LOAD_HIST_BUCKETS];
-    uint64_t lt_done;       /* requests completed and counted */
-    uint64_t lt_errors;     /* counted requests that did not answer 200 */
-    uint64_t lt_io_errors;  /* connections lost mid-request (any phase) */
-    uint64_t lt_reconnects; /* connections the server closed and we reopened */
-    uint64_t lt_max_ns;
+    struct kms_load_stats *lt_stats; /* one per action */
+    size_t lt_next;                  /* the next slot of the schedule */
+    uint64_t lt_reconnects;          /* connections the server closed and we reopened */
     struct kms_buf lt_sts;
 };
 
@@ -143,7 +169,6 @@ static atomic_ullong kms_load_issued; /* counted requests issued (--requests) */
 static atomic_flag kms_load_error_shown = ATOMIC_FLAG_INIT;
 static atomic_flag kms_load_io_error_shown = ATOMIC_FLAG_INIT;
 static pthread_mutex_t kms_load_print_mu = PTHREAD_MUTEX_INITIALIZER;
-static char *kms_load_made_blob; /* Decrypt's CiphertextBlob when kms-load made it */
 
 /* ---- small helpers ---- */
 
@@ -167,10 +192,13 @@ static void kms_load_usage(FILE *to)
         "  --endpoint HOST:PORT   the server (TLS 1.3 only; certificates are not verified unless\n"
         "                         --cacert is given)\n"
         "  -a, --action NAME      Encrypt (default), Decrypt, GenerateDataKey or any action\n"
-        "  --key-id ID            KeyId parameter (Encrypt, GenerateDataKey; Decrypt without a\n"
-        "                         CiphertextBlob uses it to make one first)\n"
+        "  --mix NAME[:WEIGHT]    instead of --action: a mixed load, repeatable; each action gets\n"
+        "                         WEIGHT (default 1, up to 1000) slots of the request schedule\n"
+        "  --key-id ID            KeyId parameter of every action but Decrypt and the *Secret*\n"
+        "                         ones (Decrypt without a CiphertextBlob uses it to make one)\n"
         "  --plaintext-size N     Encrypt: N random bytes of Plaintext (default 32, up to 6144)\n"
-        "  --param NAME=VALUE     any further parameter, repeatable (plain text, not encoded)\n"
+        "  --param NAME=VALUE     any further parameter, repeatable (plain text, not encoded);\n"
+        "                         ACTION:NAME=VALUE gives it to that action of the load only\n"
         "  -c, --connections N    keep-alive connections (default 32)\n"
         "  -t, --threads N        client threads sharing them (default 2)\n"
         "  -d, --duration SECONDS measured time (default 10; a trailing \"s\" is allowed)\n"
@@ -185,7 +213,11 @@ static void kms_load_usage(FILE *to)
         "  --access-key-secret S  default: $KMS_ACCESS_KEY_SECRET (prefer the variable)\n"
         "\n"
         "The last line is: result label=... action=... requests=... rps=... p50_ms=... p90_ms=...\n"
-        "p99_ms=... max_ms=... errors=... io_errors=... server_cpu_us=... client_cpu_us=...\n",
+        "p99_ms=... max_ms=... errors=... io_errors=... server_cpu_us=... client_cpu_us=...\n"
+        "server_system_us=... (the system part of server_cpu_us; -1 without --server-pid)\n"
+        "(action=mix for a mixed load, which first prints a line per action: result_action\n"
+        "label=... action=... requests=... rps=... p50_ms=... p90_ms=... p99_ms=... max_ms=...\n"
+        "errors=... io_errors=...).\n",
         to);
 }
 
@@ -278,8 +310,14 @@ static double kms_load_hist_percentile(const uint64_t *hist, uint64_t total, dou
 
 /* ---- server CPU from /proc ---- */
 
-/* utime + stime of pid in clock ticks, and its parent; false if it is gone. */
-static bool kms_load_proc_stat(pid_t pid, unsigned long long *ticks, pid_t *ppid)
+/* A server's CPU time in clock ticks: user (utime) and system (stime, the kernel for it). */
+struct kms_load_ticks {
+    unsigned long long lk_user;
+    unsigned long long lk_system;
+};
+
+/* utime and stime of pid in clock ticks, and its parent; false if it is gone. */
+static bool kms_load_proc_stat(pid_t pid, struct kms_load_ticks *ticks, pid_t *ppid)
 {
     char path[64], buf[1024];
     unsigned long long utime = 0, stime = 0;
@@ -303,7 +341,8 @@ static bool kms_load_proc_stat(pid_t pid, unsigned long long *ticks, pid_t *ppid
     if (sscanf(p + 1, " %*c %d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &parent, &utime,
                &stime) != 3)
         return false;
-    *ticks = utime + stime;
+    ticks->lk_user = utime;
+    ticks->lk_system = stime;
     if (ppid != NULL)
         *ppid = (pid_t)parent;
     return true;
@@ -319,7 +358,7 @@ static void kms_load_add_children(struct kms_load_opts *o)
     if (d == NULL)
         return;
     while ((e = readdir(d)) != NULL && o->npids < KMS_LOAD_MAX_PIDS) {
-        unsigned long long ticks;
+        struct kms_load_ticks ticks;
         pid_t pid, ppid = 0;
         char *end = NULL;
         long v = strtol(e->d_name, &end, 10);
@@ -338,15 +377,17 @@ static void kms_load_add_children(struct kms_load_opts *o)
     closedir(d);
 }
 
-static unsigned long long kms_load_server_ticks(const struct kms_load_opts *o)
+static struct kms_load_ticks kms_load_server_ticks(const struct kms_load_opts *o)
 {
-    unsigned long long sum = 0;
+    struct kms_load_ticks sum = {0, 0};
 
     for (size_t i = 0; i < o->npids; i++) {
-        unsigned long long t;
+        struct kms_load_ticks t;
 
-        if (kms_load_proc_stat(o->pids[i], &t, NULL))
-            sum += t;
+        if (kms_load_proc_stat(o->pids[i], &t, NULL)) {
+            sum.lk_user += t.lk_user;
+            sum.lk_system += t.lk_system;
+        }
     }
     return sum;
 }
@@ -397,8 +438,8 @@ static kms_err kms_load_add_query(struct kms_buf *q, const char *name, const cha
  * Format, Timestamp, Version, SignatureNonce, the action's own, SignatureMethod,
  * SignatureVersion, AccessKeyId, Signature), signed by the server's own V1 code.
  */
-static kms_err kms_load_build(const struct kms_load_opts *o, struct kms_buf *sts,
-                              struct kms_buf *out)
+static kms_err kms_load_build(const struct kms_load_opts *o, const struct kms_load_action *a,
+                              struct kms_buf *sts, struct kms_buf *out)
 {
     struct kms_param items[KMS_LOAD_MAX_PARAMS + 9], sorted[KMS_LOAD_MAX_PARAMS + 9];
     struct kms_params params = {0};
@@ -421,13 +462,13 @@ static kms_err kms_load_build(const struct kms_load_opts *o, struct kms_buf *sts
                                     .value = (char *)(v_),                                         \
                                     .value_len = strlen(v_),                                       \
                                     .source = KMS_PARAM_QUERY}
-    KMS_LOAD_ITEM("Action", o->action);
+    KMS_LOAD_ITEM("Action", a->la_name);
     KMS_LOAD_ITEM("Format", "json");
     KMS_LOAD_ITEM("Timestamp", timestamp);
     KMS_LOAD_ITEM("Version", "2016-01-20");
     KMS_LOAD_ITEM("SignatureNonce", nonce);
-    for (size_t i = 0; i < o->nparams; i++)
-        KMS_LOAD_ITEM(o->names[i], o->values[i]);
+    for (size_t i = 0; i < a->la_nparams; i++)
+        KMS_LOAD_ITEM(a->la_names[i], a->la_values[i]);
     KMS_LOAD_ITEM("SignatureMethod", "HMAC-SHA1");
     KMS_LOAD_ITEM("SignatureVersion", "1.0");
     KMS_LOAD_ITEM("AccessKeyId", o->id);
@@ -451,7 +492,7 @@ static kms_err kms_load_build(const struct kms_load_opts *o, struct kms_buf *sts
         const char *parts[] = {"POST /?",
                                q.data,
                                " HTTP/1.1\r\nx-acs-version: 2016-01-20\r\nx-acs-action: ",
-                               o->action,
+                               a->la_name,
                                "\r\nhost: ",
                                o->host_header,
                                "\r\nuser-agent: " KMS_LOAD_USER_AGENT "\r\n"
@@ -666,14 +707,20 @@ static void kms_load_show_error(const struct kms_load_conn *c)
     if (atomic_flag_test_and_set(&kms_load_error_shown))
         return;
     pthread_mutex_lock(&kms_load_print_mu);
-    fprintf(stderr, "kms-load: first error: HTTP %d, body: %.*s\n", c->lc_status,
-            (int)(c->lc_resp_len - c->lc_head_len), c->lc_resp + c->lc_head_len);
+    fprintf(stderr, "kms-load: first error: %s: HTTP %d, body: %.*s\n", c->lc_act->la_name,
+            c->lc_status, (int)(c->lc_resp_len - c->lc_head_len), c->lc_resp + c->lc_head_len);
     pthread_mutex_unlock(&kms_load_print_mu);
 }
 
-/* Starts the next request on c, or parks it when there is nothing more to send. */
+/*
+ * Starts the next request on c, or parks it when there is nothing more to send. Under load the
+ * action is the thread's next slot of the schedule; a lone connection (--once, set-up) sends
+ * the c->lc_act its caller chose.
+ */
 static bool kms_load_start(struct kms_load_conn *c, struct kms_buf *sts)
 {
+    const struct kms_load_opts *o = &kms_load_opt;
+    struct kms_load_thread *t = c->lc_thread;
     int phase = atomic_load(&kms_load_phase);
 
     if (phase == KMS_LOAD_STOP) {
@@ -681,12 +728,15 @@ static bool kms_load_start(struct kms_load_conn *c, struct kms_buf *sts)
         return true;
     }
     c->lc_counted = phase == KMS_LOAD_MEASURE;
-    if (c->lc_counted && kms_load_opt.requests > 0 &&
-        atomic_fetch_add(&kms_load_issued, 1) >= kms_load_opt.requests) {
+    if (c->lc_counted && o->requests > 0 && atomic_fetch_add(&kms_load_issued, 1) >= o->requests) {
         c->lc_state = KMS_LOAD_IDLE;
         return true;
     }
-    if (kms_load_build(&kms_load_opt, sts, &c->lc_req) != KMS_OK)
+    if (t != NULL) {
+        c->lc_act = &o->actions[o->schedule[t->lt_next]];
+        t->lt_next = (t->lt_next + 1) % o->schedule_len;
+    }
+    if (kms_load_build(o, c->lc_act, sts, &c->lc_req) != KMS_OK)
         return false;
     c->lc_req_off = 0;
     c->lc_resp_len = 0;
@@ -702,7 +752,7 @@ static void kms_load_lost(struct kms_load_conn *c, const char *what)
     struct kms_load_thread *t = c->lc_thread;
 
     if (atomic_load(&kms_load_phase) != KMS_LOAD_STOP) {
-        t->lt_io_errors++;
+        t->lt_stats[c->lc_act - kms_load_opt.actions].ls_io_errors++;
         if (!atomic_flag_test_and_set(&kms_load_io_error_shown))
             kms_load_print_ssl_error(what);
     }
@@ -722,19 +772,20 @@ static void kms_load_lost(struct kms_load_conn *c, const char *what)
 static void kms_load_complete(struct kms_load_conn *c)
 {
     struct kms_load_thread *t = c->lc_thread;
+    struct kms_load_stats *st = &t->lt_stats[c->lc_act - kms_load_opt.actions];
     uint64_t now = kms_load_now_ns();
     uint64_t ns = now - c->lc_started;
     bool counted = c->lc_counted && atomic_load(&kms_load_phase) == KMS_LOAD_MEASURE;
 
     if (counted) {
-        t->lt_hist[kms_load_hist_index(ns)]++;
-        t->lt_done++;
-        if (ns > t->lt_max_ns)
-            t->lt_max_ns = ns;
+        st->ls_hist[kms_load_hist_index(ns)]++;
+        st->ls_done++;
+        if (ns > st->ls_max_ns)
+            st->ls_max_ns = ns;
     }
     if (c->lc_status != 200) {
         if (counted)
-            t->lt_errors++;
+            st->ls_errors++;
         kms_load_show_error(c);
     }
     if (c->lc_close) {
@@ -916,15 +967,16 @@ static bool kms_load_tls_init(const struct kms_load_opts *o)
 }
 
 /*
- * Sends one request on a blocking connection and waits for the whole answer. *c keeps the
- * response (status, head, body) for the caller.
+ * Sends one request of action a on a blocking connection and waits for the whole answer. *c
+ * keeps the response (status, head, body) for the caller.
  */
-static bool kms_load_one(struct kms_load_conn *c)
+static bool kms_load_one(struct kms_load_conn *c, const struct kms_load_action *a)
 {
     struct kms_buf sts = {0};
     bool ok = false;
 
     c->lc_fd = -1;
+    c->lc_act = a;
     atomic_store(&kms_load_phase, KMS_LOAD_WARMUP);
     if (!kms_load_connect(c, false, true))
         return false;
@@ -992,39 +1044,45 @@ static char *kms_load_json_string(const char *body, const char *name)
     return end ? kms_strndup(p, (size_t)(end - p)) : NULL;
 }
 
-static bool kms_load_has_param(const struct kms_load_opts *o, const char *name)
+static bool kms_load_has_param(const struct kms_load_action *a, const char *name)
 {
-    for (size_t i = 0; i < o->nparams; i++)
-        if (strcmp(o->names[i], name) == 0)
+    for (size_t i = 0; i < a->la_nparams; i++)
+        if (strcmp(a->la_names[i], name) == 0)
             return true;
     return false;
 }
 
-/* Decrypt without a CiphertextBlob: one Encrypt under --key-id makes the blob to decrypt. */
-static bool kms_load_make_blob(struct kms_load_opts *o)
+static bool kms_load_add_param(struct kms_load_action *a, const char *name, const char *value)
 {
-    struct kms_load_opts saved = *o;
+    if (a->la_nparams == KMS_LOAD_MAX_PARAMS)
+        return false;
+    a->la_names[a->la_nparams] = name;
+    a->la_values[a->la_nparams++] = value;
+    return true;
+}
+
+/* Decrypt without a CiphertextBlob: one Encrypt of plaintext under key_id makes the blob. */
+static bool kms_load_make_blob(struct kms_load_action *a, const char *key_id, const char *plaintext)
+{
+    struct kms_load_action enc = {.la_name = "Encrypt", .la_weight = 1};
     struct kms_load_conn c = {0};
     char *blob = NULL;
     bool ok;
 
-    o->action = "Encrypt";
-    ok = kms_load_one(&c);
-    *o = saved;
+    kms_load_add_param(&enc, "KeyId", key_id);
+    kms_load_add_param(&enc, "Plaintext", plaintext);
+    ok = kms_load_one(&c, &enc);
     if (ok && c.lc_status == 200)
         blob = kms_load_json_string(c.lc_resp + c.lc_head_len, "CiphertextBlob");
     if (blob == NULL) {
         fprintf(stderr, "kms-load: the Encrypt that makes Decrypt's blob failed: HTTP %d %s\n",
                 c.lc_status, c.lc_resp ? c.lc_resp + c.lc_head_len : "");
         ok = false;
+    } else if (!kms_load_add_param(a, "CiphertextBlob", blob)) {
+        free(blob);
+        ok = false;
     } else {
-        /* Decrypt carries the blob instead of Plaintext. */
-        for (size_t i = 0; i < o->nparams; i++)
-            if (strcmp(o->names[i], "Plaintext") == 0) {
-                o->names[i] = "CiphertextBlob";
-                o->values[i] = blob;
-                kms_load_made_blob = blob;
-            }
+        a->la_blob = blob;
         ok = true;
     }
     kms_load_disconnect(&c);
@@ -1033,56 +1091,114 @@ static bool kms_load_make_blob(struct kms_load_opts *o)
     return ok;
 }
 
+/* The sums over threads of action i's stats, or of every action's when i is nactions. */
+static void kms_load_sum(const struct kms_load_opts *o, const struct kms_load_thread *threads,
+                         size_t i, struct kms_load_stats *sum)
+{
+    memset(sum, 0, sizeof(*sum));
+    for (int t = 0; t < o->threads; t++)
+        for (size_t a = 0; a < o->nactions; a++) {
+            const struct kms_load_stats *st = &threads[t].lt_stats[a];
+
+            if (i != o->nactions && a != i)
+                continue;
+            for (size_t b = 0; b < KMS_LOAD_HIST_BUCKETS; b++)
+                sum->ls_hist[b] += st->ls_hist[b];
+            sum->ls_done += st->ls_done;
+            sum->ls_errors += st->ls_errors;
+            sum->ls_io_errors += st->ls_io_errors;
+            if (st->ls_max_ns > sum->ls_max_ns)
+                sum->ls_max_ns = st->ls_max_ns;
+        }
+}
+
+/* p50, p90, p99 of a summed histogram, in ms (a bucket's middle can lie above its largest). */
+static void kms_load_percentiles(const struct kms_load_stats *sum, double pct[3])
+{
+    static const double at[3] = {50, 90, 99};
+
+    for (int i = 0; i < 3; i++)
+        pct[i] = fmin(kms_load_hist_percentile(sum->ls_hist, sum->ls_done, at[i]) / 1e6,
+                      (double)sum->ls_max_ns / 1e6);
+}
+
+/* A mixed load's row per action, for people and then for scripts (before the final line). */
+static void kms_load_report_actions(const struct kms_load_opts *o,
+                                    const struct kms_load_thread *threads, double seconds)
+{
+    static struct kms_load_stats one; /* large: not on the stack */
+    struct kms_load_stats *sum = &one;
+
+    printf("  %-32s %10s %9s %8s %8s %8s %8s %7s %7s\n", "by action", "requests", "req/s", "p50 ms",
+           "p90 ms", "p99 ms", "max ms", "errors", "lost");
+    for (size_t a = 0; a < o->nactions; a++) {
+        double pct[3];
+
+        kms_load_sum(o, threads, a, sum);
+        kms_load_percentiles(sum, pct);
+        printf("  %-32s %10llu %9.0f %8.3f %8.3f %8.3f %8.3f %7llu %7llu\n", o->actions[a].la_name,
+               (unsigned long long)sum->ls_done, seconds > 0 ? (double)sum->ls_done / seconds : 0,
+               pct[0], pct[1], pct[2], (double)sum->ls_max_ns / 1e6,
+               (unsigned long long)sum->ls_errors, (unsigned long long)sum->ls_io_errors);
+    }
+    for (size_t a = 0; a < o->nactions; a++) {
+        double pct[3];
+
+        kms_load_sum(o, threads, a, sum);
+        kms_load_percentiles(sum, pct);
+        printf("result_action label=%s action=%s requests=%llu rps=%.1f p50_ms=%.3f p90_ms=%.3f "
+               "p99_ms=%.3f max_ms=%.3f errors=%llu io_errors=%llu\n",
+               o->label ? o->label : "-", o->actions[a].la_name, (unsigned long long)sum->ls_done,
+               seconds > 0 ? (double)sum->ls_done / seconds : 0, pct[0], pct[1], pct[2],
+               (double)sum->ls_max_ns / 1e6, (unsigned long long)sum->ls_errors,
+               (unsigned long long)sum->ls_io_errors);
+    }
+}
+
 static void kms_load_report(const struct kms_load_opts *o, struct kms_load_thread *threads,
-                            double seconds, unsigned long long server_ticks, double client_cpu,
+                            double seconds, struct kms_load_ticks server, double client_cpu,
                             const char *cipher)
 {
-    static uint64_t hist[KMS_LOAD_HIST_BUCKETS];
-    uint64_t done = 0, errors = 0, io_errors = 0, reconnects = 0, max_ns = 0;
-    double rps, p50, p90, p99, server_us = -1, client_us = -1;
+    static struct kms_load_stats sum; /* large: not on the stack */
+    const char *action = o->nactions == 1 ? o->actions[0].la_name : "mix";
+    uint64_t reconnects = 0;
+    double rps, pct[3], per_tick, server_us = -1, system_us = -1, client_us = -1;
     long hz = sysconf(_SC_CLK_TCK);
 
-    for (int t = 0; t < o->threads; t++) {
-        for (size_t i = 0; i < KMS_LOAD_HIST_BUCKETS; i++)
-            hist[i] += threads[t].lt_hist[i];
-        done += threads[t].lt_done;
-        errors += threads[t].lt_errors;
-        io_errors += threads[t].lt_io_errors;
+    for (int t = 0; t < o->threads; t++)
         reconnects += threads[t].lt_reconnects;
-        if (threads[t].lt_max_ns > max_ns)
-            max_ns = threads[t].lt_max_ns;
+    kms_load_sum(o, threads, o->nactions, &sum);
+    kms_load_percentiles(&sum, pct);
+    rps = seconds > 0 ? (double)sum.ls_done / seconds : 0;
+    if (o->npids > 0 && sum.ls_done > 0 && hz > 0) {
+        per_tick = 1e6 / (double)hz / (double)sum.ls_done;
+        server_us = (double)(server.lk_user + server.lk_system) * per_tick;
+        system_us = (double)server.lk_system * per_tick;
     }
-    rps = seconds > 0 ? (double)done / seconds : 0;
-    p50 = kms_load_hist_percentile(hist, done, 50) / 1e6;
-    p90 = kms_load_hist_percentile(hist, done, 90) / 1e6;
-    p99 = kms_load_hist_percentile(hist, done, 99) / 1e6;
-    /* A bucket's middle can lie above the largest sample in it. */
-    p50 = fmin(p50, (double)max_ns / 1e6);
-    p90 = fmin(p90, (double)max_ns / 1e6);
-    p99 = fmin(p99, (double)max_ns / 1e6);
-    if (o->npids > 0 && done > 0 && hz > 0)
-        server_us = (double)server_ticks / (double)hz * 1e6 / (double)done;
-    if (done > 0)
-        client_us = client_cpu * 1e6 / (double)done;
+    if (sum.ls_done > 0)
+        client_us = client_cpu * 1e6 / (double)sum.ls_done;
 
     printf("kms-load: %s%s%s against %s:%s (%s), %d connections, %d threads, %.1f s measured\n",
-           o->label ? o->label : "", o->label ? " " : "", o->action, o->host, o->port, cipher,
+           o->label ? o->label : "", o->label ? " " : "", action, o->host, o->port, cipher,
            o->connections, o->threads, seconds);
-    printf("  requests    %llu  (%.0f/s)\n", (unsigned long long)done, rps);
+    printf("  requests    %llu  (%.0f/s)\n", (unsigned long long)sum.ls_done, rps);
     printf("  errors      %llu non-200, %llu connections lost, %llu reconnects\n",
-           (unsigned long long)errors, (unsigned long long)io_errors,
+           (unsigned long long)sum.ls_errors, (unsigned long long)sum.ls_io_errors,
            (unsigned long long)reconnects);
-    printf("  latency     p50 %.3f ms  p90 %.3f ms  p99 %.3f ms  max %.3f ms\n", p50, p90, p99,
-           (double)max_ns / 1e6);
+    printf("  latency     p50 %.3f ms  p90 %.3f ms  p99 %.3f ms  max %.3f ms\n", pct[0], pct[1],
+           pct[2], (double)sum.ls_max_ns / 1e6);
     if (server_us >= 0)
-        printf("  server CPU  %.1f us/request (%zu processes)\n", server_us, o->npids);
+        printf("  server CPU  %.1f us/request, %.1f of them system (%zu processes)\n", server_us,
+               system_us, o->npids);
     printf("  client CPU  %.1f us/request\n", client_us);
+    if (o->nactions > 1)
+        kms_load_report_actions(o, threads, seconds);
     printf("result label=%s action=%s requests=%llu seconds=%.3f rps=%.1f p50_ms=%.3f p90_ms=%.3f "
            "p99_ms=%.3f max_ms=%.3f errors=%llu io_errors=%llu server_cpu_us=%.2f "
-           "client_cpu_us=%.2f\n",
-           o->label ? o->label : "-", o->action, (unsigned long long)done, seconds, rps, p50, p90,
-           p99, (double)max_ns / 1e6, (unsigned long long)errors, (unsigned long long)io_errors,
-           server_us, client_us);
+           "client_cpu_us=%.2f server_system_us=%.2f\n",
+           o->label ? o->label : "-", action, (unsigned long long)sum.ls_done, seconds, rps, pct[0],
+           pct[1], pct[2], (double)sum.ls_max_ns / 1e6, (unsigned long long)sum.ls_errors,
+           (unsigned long long)sum.ls_io_errors, server_us, client_us, system_us);
 }
 
 static void kms_load_sleep(double seconds)
@@ -1097,11 +1213,137 @@ static void kms_load_sleep(double seconds)
         ;
 }
 
+/* The --param options as given, before they are dealt to the actions. */
+struct kms_load_args {
+    const char *scope[KMS_LOAD_MAX_ARGS]; /* the ACTION: prefix, or NULL for every action */
+    const char *name[KMS_LOAD_MAX_ARGS];
+    const char *value[KMS_LOAD_MAX_ARGS];
+    size_t count;
+};
+
+static struct kms_load_action *kms_load_find_action(struct kms_load_opts *o, const char *name)
+{
+    for (size_t i = 0; i < o->nactions; i++)
+        if (strcmp(o->actions[i].la_name, name) == 0)
+            return &o->actions[i];
+    return NULL;
+}
+
+/* --mix NAME[:WEIGHT]: one more action of the load. 0, or a usage error's exit status. */
+static int kms_load_add_mix(struct kms_load_opts *o, char *spec)
+{
+    char *colon = strchr(spec, ':');
+    uint64_t weight = 1;
+
+    if (colon != NULL) {
+        *colon = '\0';
+        if (!kms_load_parse_u64(colon + 1, 1, KMS_LOAD_MAX_WEIGHT, &weight))
+            return kms_load_fail_usage("--mix %s: the weight must be 1..%d", spec,
+                                       KMS_LOAD_MAX_WEIGHT);
+    }
+    if (spec[0] == '\0')
+        return kms_load_fail_usage("--mix wants ACTION[:WEIGHT]");
+    if (kms_load_find_action(o, spec) != NULL)
+        return kms_load_fail_usage("--mix %s is given twice", spec);
+    if (o->nactions == KMS_LOAD_MAX_ACTIONS)
+        return kms_load_fail_usage("at most %d --mix actions", KMS_LOAD_MAX_ACTIONS);
+    o->actions[o->nactions].la_name = spec;
+    o->actions[o->nactions++].la_weight = (unsigned)weight;
+    return 0;
+}
+
+/* --param [ACTION:]NAME=VALUE, kept until every --mix is known. */
+static int kms_load_add_arg(struct kms_load_args *args, char *arg)
+{
+    char *eq = strchr(arg, '=');
+    char *colon = eq ? memchr(arg, ':', (size_t)(eq - arg)) : NULL;
+    const char *scope = NULL;
+
+    if (eq == NULL || eq == arg || colon == arg || (colon != NULL && colon + 1 == eq))
+        return kms_load_fail_usage("--param wants [ACTION:]NAME=VALUE, not \"%s\"", arg);
+    if (args->count == KMS_LOAD_MAX_ARGS)
+        return kms_load_fail_usage("at most %d --param", KMS_LOAD_MAX_ARGS);
+    *eq = '\0';
+    if (colon != NULL) {
+        *colon = '\0';
+        scope = arg;
+        arg = colon + 1;
+    }
+    args->scope[args->count] = scope;
+    args->name[args->count] = arg;
+    args->value[args->count++] = eq + 1;
+    return 0;
+}
+
+/*
+ * Deals the --param options to the actions (in the order given), then adds each action's own
+ * parameters unless given: KeyId from --key-id (not for Decrypt, whose blob names its key, nor
+ * for the secret actions), and Encrypt's Plaintext. 0, or a usage error's exit status.
+ */
+static int kms_load_deal_params(struct kms_load_opts *o, const struct kms_load_args *args,
+                                const char *key_id, const char *plaintext)
+{
+    for (size_t i = 0; i < args->count; i++)
+        if (args->scope[i] != NULL && kms_load_find_action(o, args->scope[i]) == NULL)
+            return kms_load_fail_usage("--param %s:%s: %s is not an action of this load",
+                                       args->scope[i], args->name[i], args->scope[i]);
+    for (size_t a = 0; a < o->nactions; a++) {
+        struct kms_load_action *act = &o->actions[a];
+        bool ok = true;
+
+        for (size_t i = 0; i < args->count && ok; i++)
+            if (args->scope[i] == NULL || strcmp(args->scope[i], act->la_name) == 0)
+                ok = kms_load_add_param(act, args->name[i], args->value[i]);
+        if (ok && key_id != NULL && !kms_load_has_param(act, "KeyId") &&
+            strcmp(act->la_name, "Decrypt") != 0 && strstr(act->la_name, "Secret") == NULL)
+            ok = kms_load_add_param(act, "KeyId", key_id);
+        if (ok && strcmp(act->la_name, "Encrypt") == 0 && !kms_load_has_param(act, "Plaintext"))
+            ok = kms_load_add_param(act, "Plaintext", plaintext);
+        if (!ok)
+            return kms_load_fail_usage("%s: at most %d parameters", act->la_name,
+                                       KMS_LOAD_MAX_PARAMS);
+        if (strcmp(act->la_name, "Decrypt") == 0 && !kms_load_has_param(act, "CiphertextBlob") &&
+            key_id == NULL)
+            return kms_load_fail_usage("Decrypt needs --param CiphertextBlob=... or --key-id");
+    }
+    return 0;
+}
+
+/*
+ * The request schedule: each action in la_weight of the slots, spread evenly (smooth weighted
+ * round-robin: every slot goes to the action furthest behind its share).
+ */
+static bool kms_load_make_schedule(struct kms_load_opts *o)
+{
+    long long behind[KMS_LOAD_MAX_ACTIONS] = {0};
+    size_t total = 0;
+
+    for (size_t a = 0; a < o->nactions; a++)
+        total += o->actions[a].la_weight;
+    o->schedule = malloc(total);
+    if (o->schedule == NULL)
+        return false;
+    for (size_t slot = 0; slot < total; slot++) {
+        size_t best = 0;
+
+        for (size_t a = 0; a < o->nactions; a++) {
+            behind[a] += o->actions[a].la_weight;
+            if (behind[a] > behind[best])
+                best = a;
+        }
+        behind[best] -= (long long)total;
+        o->schedule[slot] = (uint8_t)best;
+    }
+    o->schedule_len = total;
+    return true;
+}
+
 int main(int argc, char **argv)
 {
     static const struct option options[] = {
         {"endpoint", required_argument, NULL, 'e'},
         {"action", required_argument, NULL, 'a'},
+        {"mix", required_argument, NULL, 'm'},
         {"key-id", required_argument, NULL, 'k'},
         {"plaintext-size", required_argument, NULL, 'z'},
         {"param", required_argument, NULL, 'p'},
@@ -1119,19 +1361,19 @@ int main(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
+    static struct kms_load_args args;
     struct kms_load_opts *o = &kms_load_opt;
-    const char *endpoint = NULL, *key_id = NULL;
+    const char *endpoint = NULL, *key_id = NULL, *action = NULL;
     struct kms_load_thread *threads = NULL;
     struct kms_load_conn *conns = NULL;
     uint64_t pt_size = 32, v;
-    unsigned long long ticks0, ticks1;
+    struct kms_load_ticks ticks0, ticks1, used;
     double cpu0, cpu1, seconds;
     uint64_t t0, t1;
     const char *cipher = "?";
     char *plaintext = NULL;
-    int opt, status = 1;
+    int opt, rc, status = 1;
 
-    o->action = "Encrypt";
     o->id = getenv("KMS_ACCESS_KEY_ID");
     o->secret = getenv("KMS_ACCESS_KEY_SECRET");
     o->connections = 32;
@@ -1147,7 +1389,12 @@ int main(int argc, char **argv)
             endpoint = optarg;
             break;
         case 'a':
-            o->action = optarg;
+            action = optarg;
+            break;
+        case 'm':
+            rc = kms_load_add_mix(o, optarg);
+            if (rc != 0)
+                return rc;
             break;
         case 'k':
             key_id = optarg;
@@ -1156,18 +1403,11 @@ int main(int argc, char **argv)
             if (!kms_load_parse_u64(optarg, 1, 6144, &pt_size))
                 return kms_load_fail_usage("--plaintext-size must be 1..6144");
             break;
-        case 'p': {
-            char *eq = strchr(optarg, '=');
-
-            if (eq == NULL || eq == optarg)
-                return kms_load_fail_usage("--param wants NAME=VALUE, not \"%s\"", optarg);
-            if (o->nparams == KMS_LOAD_MAX_PARAMS)
-                return kms_load_fail_usage("at most %d --param", KMS_LOAD_MAX_PARAMS);
-            *eq = '\0';
-            o->names[o->nparams] = optarg;
-            o->values[o->nparams++] = eq + 1;
+        case 'p':
+            rc = kms_load_add_arg(&args, optarg);
+            if (rc != 0)
+                return rc;
             break;
-        }
         case 'c':
             if (!kms_load_parse_u64(optarg, 1, 100000, &v))
                 return kms_load_fail_usage("--connections must be 1..100000");
@@ -1229,15 +1469,16 @@ int main(int argc, char **argv)
     if (o->threads > o->connections)
         o->threads = o->connections;
 
-    /* The scenario's own parameters, unless given with --param. */
-    if (key_id != NULL && !kms_load_has_param(o, "KeyId") && o->nparams < KMS_LOAD_MAX_PARAMS &&
-        strcmp(o->action, "Decrypt") != 0) {
-        o->names[o->nparams] = "KeyId";
-        o->values[o->nparams++] = key_id;
+    if (action != NULL && o->nactions > 0)
+        return kms_load_fail_usage("--action and --mix exclude each other");
+    if (o->nactions == 0) {
+        o->actions[0].la_name = action ? action : "Encrypt";
+        o->actions[0].la_weight = 1;
+        o->nactions = 1;
     }
-    if ((strcmp(o->action, "Encrypt") == 0 ||
-         (strcmp(o->action, "Decrypt") == 0 && !kms_load_has_param(o, "CiphertextBlob"))) &&
-        !kms_load_has_param(o, "Plaintext") && o->nparams < KMS_LOAD_MAX_PARAMS) {
+    if (o->once && o->nactions > 1)
+        return kms_load_fail_usage("--once sends one action, not a --mix");
+    {
         uint8_t raw[6144];
 
         if (RAND_bytes(raw, (int)pt_size) != 1)
@@ -1246,27 +1487,26 @@ int main(int argc, char **argv)
         if (plaintext == NULL)
             return 1;
         kms_b64_encode(raw, pt_size, plaintext);
-        o->names[o->nparams] = "Plaintext";
-        o->values[o->nparams++] = plaintext;
     }
-    if (!kms_load_tls_init(o)) {
-        kms_load_print_ssl_error("TLS setup");
-        return 1;
+    rc = kms_load_deal_params(o, &args, key_id, plaintext);
+    if (rc != 0) {
+        free(plaintext);
+        return rc;
     }
-    if (strcmp(o->action, "Decrypt") == 0 && !kms_load_has_param(o, "CiphertextBlob")) {
-        if (key_id == NULL)
-            return kms_load_fail_usage("Decrypt needs --param CiphertextBlob=... or --key-id");
-        o->names[o->nparams] = "KeyId";
-        o->values[o->nparams++] = key_id;
-        if (!kms_load_make_blob(o))
+    if (!kms_load_make_schedule(o) || !kms_load_tls_init(o)) {
+        kms_load_print_ssl_error("set-up");
+        goto out;
+    }
+    for (size_t a = 0; a < o->nactions; a++)
+        if (strcmp(o->actions[a].la_name, "Decrypt") == 0 &&
+            !kms_load_has_param(&o->actions[a], "CiphertextBlob") &&
+            !kms_load_make_blob(&o->actions[a], key_id, plaintext))
             goto out;
-        o->nparams--; /* KeyId was only for the Encrypt */
-    }
 
     if (o->once) {
         struct kms_load_conn c = {0};
 
-        if (kms_load_one(&c)) {
+        if (kms_load_one(&c, &o->actions[0])) {
             printf("HTTP %d\n%.*s\n", c.lc_status, (int)(c.lc_resp_len - c.lc_head_len),
                    c.lc_resp + c.lc_head_len);
             status = c.lc_status == 200 ? 0 : 1;
@@ -1293,7 +1533,10 @@ int main(int argc, char **argv)
     cipher = SSL_get_cipher_name(conns[0].lc_ssl);
     for (int t = 0; t < o->threads; t++) {
         threads[t].lt_epfd = epoll_create1(EPOLL_CLOEXEC);
-        if (threads[t].lt_epfd < 0)
+        threads[t].lt_stats = calloc(o->nactions, sizeof(*threads[t].lt_stats));
+        /* Threads start at different places of the schedule, so the mix holds at every moment. */
+        threads[t].lt_next = (size_t)t * o->schedule_len / (size_t)o->threads;
+        if (threads[t].lt_epfd < 0 || threads[t].lt_stats == NULL)
             goto out;
     }
     /* Connection i belongs to thread i % threads, kept contiguous per thread. */
@@ -1340,11 +1583,14 @@ int main(int argc, char **argv)
             pthread_join(threads[t].lt_tid, NULL);
     }
     seconds = (double)(t1 - t0) / 1e9;
-    kms_load_report(o, threads, seconds, ticks1 - ticks0, cpu1 - cpu0, cipher);
+    used.lk_user = ticks1.lk_user - ticks0.lk_user;
+    used.lk_system = ticks1.lk_system - ticks0.lk_system;
+    kms_load_report(o, threads, seconds, used, cpu1 - cpu0, cipher);
     status = 1;
     for (int t = 0; t < o->threads; t++)
-        if (threads[t].lt_done > 0)
-            status = 0;
+        for (size_t a = 0; a < o->nactions; a++)
+            if (threads[t].lt_stats[a].ls_done > 0)
+                status = 0;
 out:
     if (conns != NULL)
         for (int i = 0; i < o->connections; i++) {
@@ -1357,11 +1603,14 @@ out:
             if (threads[t].lt_epfd > 0)
                 close(threads[t].lt_epfd);
             kms_buf_free(&threads[t].lt_sts);
+            free(threads[t].lt_stats);
         }
     free(conns);
     free(threads);
     free(plaintext);
-    free(kms_load_made_blob);
+    for (size_t a = 0; a < o->nactions; a++)
+        free(o->actions[a].la_blob);
+    free(o->schedule);
     SSL_CTX_free(kms_load_ctx);
     freeaddrinfo(kms_load_addr);
     return status;

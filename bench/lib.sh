@@ -1,6 +1,7 @@
-# bench/lib.sh - shared steps of bench/run.sh and bench/rss.sh (sourced, not run): building the
-# release kmsd and kms-load, starting a fresh kmsd, asking it things with kms-load --once, and
-# stopping only the processes these scripts started.
+# bench/lib.sh - shared steps of the bench/ scripts (sourced, not run): building the release kmsd
+# and kms-load, starting a fresh kmsd, asking it things with kms-load --once, measured runs and
+# openssl speed (asym.sh, hsm.sh), RSS samples, and stopping only the processes these scripts
+# started.
 
 bench_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 bench_build=${BENCH_BUILD_DIR:-$bench_root/build-release}
@@ -84,4 +85,57 @@ bench_stop_all() {
     wait "$pid" 2>/dev/null || true
   done
   bench_pids=()
+}
+
+# ---- used by asym.sh, hsm.sh and sustained.sh ----
+
+# A new key on kmsd with the given CreateKey parameters (NAME=VALUE ...); prints its KeyId.
+bench_create_key_with() {
+  local args=() p
+  for p in "$@"; do args+=(--param "$p"); done
+  bench_once "$kmsd_endpoint" --action CreateKey "${args[@]}" | bench_json KeyId
+}
+
+# The (first) KeyVersionId of key $1: asymmetric keys have no primary version, so every
+# AsymmetricSign names one.
+bench_key_version() {
+  bench_once "$kmsd_endpoint" --action ListKeyVersions --param "KeyId=$1" | bench_json KeyVersionId
+}
+
+# One measured kms-load run labelled $1 against endpoint $2, with server pid $3, the options in
+# the array bench_load_opts (connections, threads, duration, warm-up) and the remaining
+# arguments. Its log goes to $bench_out/<label, / as ->.log, its result lines (result and
+# result_action) to $bench_out/results.txt, and the human part of the log to stderr.
+bench_load() {
+  local label=$1 endpoint=$2 pid=$3 log
+  shift 3
+  log="$bench_out/${label//\//-}.log"
+  bench_log "$label"
+  "$bench_build/kms-load" --endpoint "$endpoint" --server-pid "$pid" --label "$label" \
+    "${bench_load_opts[@]}" "$@" >"$log" 2>&1 || true
+  grep '^result' "$log" >>"$bench_out/results.txt" || {
+    cat "$log" >&2
+    bench_die "kms-load gave no result ($label)"
+  }
+  grep -v '^result' "$log" >&2
+}
+
+# The CPU cost of one signature on one core, from `openssl speed` ($1 seconds per measurement;
+# speed divides by the CPU time it used, not by wall-clock time, unless given -elapsed). Prints
+# "rsa2048_sign_us=... ecdsap256_sign_us=...".
+bench_openssl_sign_us() {
+  openssl speed -mr -seconds "$1" rsa2048 ecdsap256 2>/dev/null | awk -F: '
+    $1 == "+F2" && $3 == 2048 { rsa = 1e6 / $4 }
+    $1 == "+F4" && $3 == 256 { ec = 1e6 / $4 }
+    END { if (rsa > 0 && ec > 0) printf "rsa2048_sign_us=%.2f ecdsap256_sign_us=%.2f\n", rsa, ec }'
+}
+
+# VmRSS of process $1 in KiB.
+bench_rss_kib() { sed -n 's/^VmRSS:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/$1/status"; }
+
+# The machine and the moment, for a result's header.
+bench_setup_lines() {
+  echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+  echo "kmsd: $(git -C "$bench_root" rev-parse --short HEAD 2>/dev/null || echo '?') Release"
+  echo "machine: $(nproc) cores, $(uname -sr), load average $(cut -d' ' -f1-3 /proc/loadavg) at start; client and server share the cores"
 }

@@ -777,8 +777,8 @@ static kms_err kms_authz_tag_type(struct kms_call *call, enum kms_res_type *type
 /* TagResources / UntagResources: every ResourceId.N. */
 static kms_err kms_authz_tag_many(struct kms_call *call, struct kms_authz_req *r)
 {
-    enum kms_res_type type;
-    unsigned tpl;
+    enum kms_res_type type = KMS_RES_KEY; /* set by kms_authz_tag_type; -O3 cannot tell */
+    unsigned tpl = 0;
     size_t found = 0;
     kms_err rc = kms_authz_tag_type(call, &type, &tpl);
 
@@ -801,7 +801,7 @@ static kms_err kms_authz_tag_many(struct kms_call *call, struct kms_authz_req *r
 static kms_err kms_authz_name(struct kms_call *call, const struct kms_policy_rule *rule,
                               struct kms_authz_req *r)
 {
-    enum kms_res_type type;
+    enum kms_res_type type = KMS_RES_KEY; /* set before use; -O3 cannot tell */
     unsigned tpl = rule->pr_template;
     const char *value;
     kms_err rc;
