@@ -777,8 +777,9 @@ static kms_err kms_authz_tag_type(struct kms_call *call, enum kms_res_type *type
 /* TagResources / UntagResources: every ResourceId.N. */
 static kms_err kms_authz_tag_many(struct kms_call *call, struct kms_authz_req *r)
 {
-    enum kms_res_type type;
-    unsigned tpl;
+    /* Set by kms_authz_tag_type on success; initialised for -O3's uninitialised-use check. */
+    enum kms_res_type type = KMS_RES_KEY;
+    unsigned tpl = 0;
     size_t found = 0;
     kms_err rc = kms_authz_tag_type(call, &type, &tpl);
 
@@ -801,7 +802,7 @@ static kms_err kms_authz_tag_many(struct kms_call *call, struct kms_authz_req *r
 static kms_err kms_authz_name(struct kms_call *call, const struct kms_policy_rule *rule,
                               struct kms_authz_req *r)
 {
-    enum kms_res_type type;
+    enum kms_res_type type = KMS_RES_KEY; /* see kms_authz_tag_many */
     unsigned tpl = rule->pr_template;
     const char *value;
     kms_err rc;
