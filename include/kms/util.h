@@ -45,6 +45,12 @@ bool kms_time_parse(const char *s, time_t *out);
  */
 bool kms_duration_parse(const char *s, int64_t *out);
 
+/*
+ * len random bytes for values that are made public (IVs, identifiers), from a per-thread pool of
+ * CSPRNG output; false if the CSPRNG fails. Never for keys or other secrets: use RAND_bytes.
+ */
+bool kms_rand_public(void *out, size_t len);
+
 /* Lower-case random (v4) UUID text. */
 #define KMS_UUID_LEN 37 /* including the NUL */
 void kms_uuid_generate(char out[KMS_UUID_LEN]);

@@ -246,7 +246,8 @@ static kms_err kms_auth_v1(struct kms_call *call)
     if (rc == KMS_OK)
         rc = kms_auth_nonce(call, id, kms_arg(call, "SignatureNonce"), "SignatureNonce", signed_at);
     kms_credential_put(cred);
-    kms_buf_free(&sts);
+    /* The canonical query in it carries every parameter, Plaintext included. */
+    kms_buf_free_secret(&sts);
     return rc;
 }
 
@@ -280,7 +281,8 @@ static kms_err kms_auth_v3(struct kms_call *call)
                             kms_request_header(call->req, "x-acs-signature-nonce"),
                             "x-acs-signature-nonce", signed_at);
     kms_credential_put(cred);
-    kms_buf_free(&sts);
+    /* The canonical query in it carries every parameter, Plaintext included. */
+    kms_buf_free_secret(&sts);
     return rc;
 }
 

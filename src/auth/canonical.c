@@ -6,6 +6,9 @@
  * querystring leaves "!'()*" raw, HTML forms send "+"), but all of them sign the RFC 3986 form.
  */
 #include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
 
 #include <openssl/core_names.h>
@@ -75,9 +78,24 @@ static kms_err kms_canonical_query(struct kms_buf *out, const struct kms_params 
     /* "=" and "&" are reserved: the outer encoding turns them into %3D and %26. */
     const char *eq = twice ? "%3D" : "=";
     const char *amp = twice ? "%26" : "&";
+    size_t worst = 0, per_byte = twice ? 5 : 3;
     bool first = true;
     kms_err rc;
 
+    /*
+     * Room for the worst case at once: growing step by step would cost a reallocation per
+     * doubling and leave copies of the parameters (Plaintext among them) in freed memory.
+     */
+    for (size_t i = 0; i < p->count; i++) {
+        const struct kms_param *it = &p->items[i];
+
+        if (it->name_len + it->value_len > (SIZE_MAX - worst) / per_byte - 6)
+            return KMS_E_INTERNAL;
+        worst += (it->name_len + it->value_len) * per_byte + 6;
+    }
+    rc = kms_buf_reserve(out, worst);
+    if (rc != KMS_OK)
+        return rc;
     for (size_t i = 0; i < p->count; i++) {
         const struct kms_param *it = &p->items[i];
 
@@ -119,7 +137,12 @@ kms_err kms_sig_canonical_query_encoded(struct kms_buf *out, const struct kms_pa
 /*
  * Digests and HMACs. OpenSSL 3 resolves algorithm names on every implicit fetch (HMAC(),
  * EVP_sha256()), which costs about as much as the hash of a short string; so the digests are
- * fetched once, and each HMAC starts from a duplicate of a context whose digest is already set.
+ * fetched once, and each thread keeps one HMAC context per digest, made from a template whose
+ * digest is already set: a call only re-keys it (no duplicate and free per request).
+ *
+ * A thread's context keeps the last key's padded state (derived from an access-key secret)
+ * until its next call or the thread's exit, when EVP_MAC_CTX_free cleanses it; the secrets
+ * themselves are cached in memory anyway (credentials.c), so this adds no new exposure.
  */
 #define KMS_SIG_HASH_COUNT 3
 
@@ -127,11 +150,27 @@ static const char *const kms_sig_hash_names[KMS_SIG_HASH_COUNT] = {"SHA1", "SHA2
 static EVP_MD *kms_sig_md[KMS_SIG_HASH_COUNT];
 static EVP_MAC_CTX *kms_sig_mac_template[KMS_SIG_HASH_COUNT];
 static pthread_once_t kms_sig_once = PTHREAD_ONCE_INIT;
+static pthread_key_t kms_sig_thread_key;
+static bool kms_sig_thread_key_ok;
+
+struct kms_sig_thread {
+    EVP_MAC_CTX *st_mac[KMS_SIG_HASH_COUNT];
+};
+
+static void kms_sig_thread_free(void *p)
+{
+    struct kms_sig_thread *t = p;
+
+    for (int h = 0; h < KMS_SIG_HASH_COUNT; h++)
+        EVP_MAC_CTX_free(t->st_mac[h]);
+    free(t);
+}
 
 static void kms_sig_init(void)
 {
     EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
 
+    kms_sig_thread_key_ok = pthread_key_create(&kms_sig_thread_key, kms_sig_thread_free) == 0;
     for (int h = 0; h < KMS_SIG_HASH_COUNT; h++) {
         OSSL_PARAM params[2];
         EVP_MAC_CTX *ctx;
@@ -153,6 +192,28 @@ static void kms_sig_init(void)
     }
     /* The contexts hold their own references to the MAC. */
     EVP_MAC_free(mac);
+}
+
+/* This thread's HMAC context for h, duplicated from the template on first use. */
+static EVP_MAC_CTX *kms_sig_thread_mac(enum kms_sig_hash h)
+{
+    struct kms_sig_thread *t;
+
+    if (!kms_sig_thread_key_ok)
+        return NULL;
+    t = pthread_getspecific(kms_sig_thread_key);
+    if (t == NULL) {
+        t = calloc(1, sizeof(*t));
+        if (t == NULL)
+            return NULL;
+        if (pthread_setspecific(kms_sig_thread_key, t) != 0) {
+            free(t);
+            return NULL;
+        }
+    }
+    if (t->st_mac[h] == NULL)
+        t->st_mac[h] = EVP_MAC_CTX_dup(kms_sig_mac_template[h]);
+    return t->st_mac[h];
 }
 
 static bool kms_sig_ready(enum kms_sig_hash h)
@@ -184,24 +245,20 @@ kms_err kms_sig_digest(enum kms_sig_hash h, const void *data, size_t len,
 kms_err kms_sig_hmac(enum kms_sig_hash h, const void *key, size_t key_len, const void *data,
                      size_t len, uint8_t out[KMS_SIG_DIGEST_MAX], size_t *out_len)
 {
+    static const uint8_t no_key[1];
     EVP_MAC_CTX *ctx;
-    kms_err rc = KMS_E_INTERNAL;
 
     if (!kms_sig_ready(h))
         return KMS_E_INTERNAL;
-    /* Duplicating only reads the shared template, so worker threads may do it at once. */
-    ctx = EVP_MAC_CTX_dup(kms_sig_mac_template[h]);
+    /* A NULL key would make EVP_MAC_init keep the previous caller's key. */
+    if (key == NULL)
+        key = no_key;
+    ctx = kms_sig_thread_mac(h);
     if (ctx == NULL)
         return KMS_E_INTERNAL;
-    if (EVP_MAC_init(ctx, key, key_len, NULL) != 1)
-        goto out;
-    if (EVP_MAC_update(ctx, data, len) != 1)
-        goto out;
-    if (EVP_MAC_final(ctx, out, out_len, KMS_SIG_DIGEST_MAX) != 1)
-        goto out;
-    rc = KMS_OK;
-out:
-    /* Frees the keyed state too (OpenSSL cleanses HMAC contexts on free). */
-    EVP_MAC_CTX_free(ctx);
-    return rc;
+    /* Re-keying resets the context, whatever a failed earlier call left in it. */
+    if (EVP_MAC_init(ctx, key, key_len, NULL) != 1 || EVP_MAC_update(ctx, data, len) != 1 ||
+        EVP_MAC_final(ctx, out, out_len, KMS_SIG_DIGEST_MAX) != 1)
+        return KMS_E_INTERNAL;
+    return KMS_OK;
 }

@@ -10,6 +10,7 @@
 #include <malloc.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -165,23 +166,47 @@ static size_t kms_http_unescape_none(void *cls, struct MHD_Connection *conn, cha
     return strlen(s);
 }
 
+/* Dotted quad of a[0..3] into out (16 bytes at least): inet_ntop goes through sprintf. */
+static void kms_http_ipv4(const uint8_t *a, char *out)
+{
+    char *o = out;
+
+    for (int i = 0; i < 4; i++) {
+        unsigned v = a[i];
+
+        if (i > 0)
+            *o++ = '.';
+        if (v >= 100)
+            *o++ = (char)('0' + v / 100);
+        if (v >= 10)
+            *o++ = (char)('0' + v / 10 % 10);
+        *o++ = (char)('0' + v % 10);
+    }
+    *o = '\0';
+}
+
 static void kms_http_peer(struct MHD_Connection *conn, char *out, size_t size)
 {
     const union MHD_ConnectionInfo *info =
         MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
     const struct sockaddr *sa = info ? info->client_addr : NULL;
 
-    snprintf(out, size, "unknown");
+    if (size < INET6_ADDRSTRLEN) {
+        if (size > 0)
+            out[0] = '\0';
+        return;
+    }
+    memcpy(out, "unknown", sizeof("unknown"));
     if (sa == NULL)
         return;
     if (sa->sa_family == AF_INET) {
-        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, out, (socklen_t)size);
+        kms_http_ipv4((const uint8_t *)&((const struct sockaddr_in *)sa)->sin_addr, out);
     } else if (sa->sa_family == AF_INET6) {
         const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
 
         /* ::ffff:a.b.c.d is the IPv4 peer a.b.c.d (network rules compare it so). */
         if (IN6_IS_ADDR_V4MAPPED(a))
-            inet_ntop(AF_INET, &a->s6_addr[12], out, (socklen_t)size);
+            kms_http_ipv4(&a->s6_addr[12], out);
         else
             inet_ntop(AF_INET6, a, out, (socklen_t)size);
     }
