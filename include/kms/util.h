@@ -19,6 +19,8 @@ struct kms_buf {
     char *data;
     size_t len;
     size_t cap;
+    /* Set for buffers that will hold secrets: growing then wipes the old block (no realloc). */
+    bool secret;
 };
 
 /* Appending returns KMS_E_INTERNAL only when memory runs out. */

@@ -43,6 +43,7 @@ static kms_err kms_percent_append(struct kms_buf *out, const char *s, size_t len
     kms_err rc;
     char *o;
 
+    out->secret = true;
     rc = kms_buf_reserve(out, worst);
     if (rc != KMS_OK)
         return rc;
@@ -93,6 +94,7 @@ static kms_err kms_canonical_query(struct kms_buf *out, const struct kms_params 
             return KMS_E_INTERNAL;
         worst += (it->name_len + it->value_len) * per_byte + 6;
     }
+    out->secret = true;
     rc = kms_buf_reserve(out, worst);
     if (rc != KMS_OK)
         return rc;

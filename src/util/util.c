@@ -27,9 +27,19 @@ kms_err kms_buf_reserve(struct kms_buf *b, size_t extra)
     cap = b->cap ? b->cap : 64;
     while (cap < need)
         cap = cap > SIZE_MAX / 2 ? need : cap * 2;
-    p = realloc(b->data, cap);
-    if (p == NULL)
-        return KMS_E_INTERNAL;
+    if (b->secret && b->data != NULL) {
+        /* realloc would leave the old copy in freed memory: move it and wipe it instead. */
+        p = malloc(cap);
+        if (p == NULL)
+            return KMS_E_INTERNAL;
+        memcpy(p, b->data, b->len + 1);
+        OPENSSL_cleanse(b->data, b->cap);
+        free(b->data);
+    } else {
+        p = realloc(b->data, cap);
+        if (p == NULL)
+            return KMS_E_INTERNAL;
+    }
     b->data = p;
     b->cap = cap;
     return KMS_OK;
