@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include <openssl/core_names.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/params.h>
 
@@ -140,11 +141,13 @@ kms_err kms_sig_canonical_query_encoded(struct kms_buf *out, const struct kms_pa
  * Digests and HMACs. OpenSSL 3 resolves algorithm names on every implicit fetch (HMAC(),
  * EVP_sha256()), which costs about as much as the hash of a short string; so the digests are
  * fetched once, and each thread keeps one HMAC context per digest, made from a template whose
- * digest is already set: a call only re-keys it (no duplicate and free per request).
+ * digest is already set: a call only re-keys it (no duplicate and free per request), and not
+ * even that when the key is the one the context already holds (one caller's requests).
  *
- * A thread's context keeps the last key's padded state (derived from an access-key secret)
- * until its next call or the thread's exit, when EVP_MAC_CTX_free cleanses it; the secrets
- * themselves are cached in memory anyway (credentials.c), so this adds no new exposure.
+ * A thread's context keeps the last key's padded state (derived from an access-key secret), and
+ * the thread keeps a copy of that key to recognise it, until the thread's exit, when both are
+ * cleansed; the secrets themselves are cached in memory anyway (credentials.c), so this adds no
+ * new kind of exposure.
  */
 #define KMS_SIG_HASH_COUNT 3
 
@@ -155,8 +158,14 @@ static pthread_once_t kms_sig_once = PTHREAD_ONCE_INIT;
 static pthread_key_t kms_sig_thread_key;
 static bool kms_sig_thread_key_ok;
 
+/* Keys up to this long are remembered, so a thread serving one caller keys HMAC once. */
+#define KMS_SIG_KEY_MEMO 128
+
 struct kms_sig_thread {
     EVP_MAC_CTX *st_mac[KMS_SIG_HASH_COUNT];
+    uint8_t st_key[KMS_SIG_HASH_COUNT][KMS_SIG_KEY_MEMO]; /* the key st_mac[h] holds */
+    size_t st_key_len[KMS_SIG_HASH_COUNT];
+    bool st_keyed[KMS_SIG_HASH_COUNT];
 };
 
 static void kms_sig_thread_free(void *p)
@@ -165,6 +174,7 @@ static void kms_sig_thread_free(void *p)
 
     for (int h = 0; h < KMS_SIG_HASH_COUNT; h++)
         EVP_MAC_CTX_free(t->st_mac[h]);
+    OPENSSL_cleanse(t, sizeof(*t));
     free(t);
 }
 
@@ -196,8 +206,8 @@ static void kms_sig_init(void)
     EVP_MAC_free(mac);
 }
 
-/* This thread's HMAC context for h, duplicated from the template on first use. */
-static EVP_MAC_CTX *kms_sig_thread_mac(enum kms_sig_hash h)
+/* This thread's HMAC state, its context for h duplicated from the template on first use. */
+static struct kms_sig_thread *kms_sig_thread_get(enum kms_sig_hash h)
 {
     struct kms_sig_thread *t;
 
@@ -215,7 +225,7 @@ static EVP_MAC_CTX *kms_sig_thread_mac(enum kms_sig_hash h)
     }
     if (t->st_mac[h] == NULL)
         t->st_mac[h] = EVP_MAC_CTX_dup(kms_sig_mac_template[h]);
-    return t->st_mac[h];
+    return t->st_mac[h] != NULL ? t : NULL;
 }
 
 static bool kms_sig_ready(enum kms_sig_hash h)
@@ -248,19 +258,39 @@ kms_err kms_sig_hmac(enum kms_sig_hash h, const void *key, size_t key_len, const
                      size_t len, uint8_t out[KMS_SIG_DIGEST_MAX], size_t *out_len)
 {
     static const uint8_t no_key[1];
-    EVP_MAC_CTX *ctx;
+    struct kms_sig_thread *t;
+    bool same_key;
+    int ok;
 
     if (!kms_sig_ready(h))
         return KMS_E_INTERNAL;
-    /* A NULL key would make EVP_MAC_init keep the previous caller's key. */
     if (key == NULL)
         key = no_key;
-    ctx = kms_sig_thread_mac(h);
-    if (ctx == NULL)
+    t = kms_sig_thread_get(h);
+    if (t == NULL)
         return KMS_E_INTERNAL;
-    /* Re-keying resets the context, whatever a failed earlier call left in it. */
-    if (EVP_MAC_init(ctx, key, key_len, NULL) != 1 || EVP_MAC_update(ctx, data, len) != 1 ||
-        EVP_MAC_final(ctx, out, out_len, KMS_SIG_DIGEST_MAX) != 1)
+    /*
+     * The key this context already holds: EVP_MAC_init without a key then restarts from the
+     * padded key it keeps (no hashing of the key again). Any other key re-keys it, and a NULL
+     * key is never passed for a new one (that would keep the previous caller's key).
+     */
+    same_key = t->st_keyed[h] && t->st_key_len[h] == key_len &&
+               CRYPTO_memcmp(t->st_key[h], key, key_len) == 0;
+    if (same_key) {
+        ok = EVP_MAC_init(t->st_mac[h], NULL, 0, NULL);
+    } else {
+        t->st_keyed[h] = false;
+        ok = EVP_MAC_init(t->st_mac[h], key, key_len, NULL);
+        if (ok == 1 && key_len <= KMS_SIG_KEY_MEMO) {
+            memcpy(t->st_key[h], key, key_len);
+            t->st_key_len[h] = key_len;
+            t->st_keyed[h] = true;
+        }
+    }
+    if (ok != 1 || EVP_MAC_update(t->st_mac[h], data, len) != 1 ||
+        EVP_MAC_final(t->st_mac[h], out, out_len, KMS_SIG_DIGEST_MAX) != 1) {
+        t->st_keyed[h] = false; /* re-key from scratch next time */
         return KMS_E_INTERNAL;
+    }
     return KMS_OK;
 }

@@ -63,6 +63,9 @@ static void kms_http_req_free(struct kms_http_req *r)
         return;
     free(r->hr_uri);
     kms_buf_free_secret(&r->hr_body);
+    /* Headers may carry credentials (x-acs-security-token). */
+    if (r->hr_text != NULL)
+        OPENSSL_cleanse(r->hr_text, r->hr_text_used);
     free(r->hr_spill);
     free(r);
 }
