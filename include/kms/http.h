@@ -35,6 +35,7 @@ struct kms_params {
     struct kms_param *items;
     size_t count;
     size_t cap;
+    struct kms_params_block *blocks; /* the decoded text, one block per parsed text */
 };
 
 /*

@@ -19,6 +19,8 @@ struct kms_buf {
     char *data;
     size_t len;
     size_t cap;
+    /* Set for buffers that will hold secrets: growing then wipes the old block (no realloc). */
+    bool secret;
 };
 
 /* Appending returns KMS_E_INTERNAL only when memory runs out. */
@@ -44,6 +46,12 @@ bool kms_time_parse(const char *s, time_t *out);
  * false when malformed (empty, no digits, sign, other unit) or when it overflows int64_t.
  */
 bool kms_duration_parse(const char *s, int64_t *out);
+
+/*
+ * len random bytes for values that are made public (IVs, identifiers), from a per-thread pool of
+ * CSPRNG output; false if the CSPRNG fails. Never for keys or other secrets: use RAND_bytes.
+ */
+bool kms_rand_public(void *out, size_t len);
 
 /* Lower-case random (v4) UUID text. */
 #define KMS_UUID_LEN 37 /* including the NUL */

@@ -20,6 +20,7 @@
 
 #define KMS_API_VERSION    "2016-01-20"
 #define KMS_CACHE_CAPACITY 100000
+#define KMS_BODY_INITIAL   1024
 
 static const struct kms_config *kms_api_cfg;
 
@@ -338,6 +339,9 @@ void kms_api_serve(const struct kms_request *req, struct kms_response *resp)
 
     kms_api_observe_begin(&timing);
     memset(&call, 0, sizeof(call));
+    /* The body may carry plaintext: room for a usual one at once, and growing wipes. */
+    body.secret = true;
+    (void)kms_buf_reserve(&body, KMS_BODY_INITIAL - 1); /* out of memory: rendering says so */
     call.req = req;
     call.cfg = kms_api_cfg;
     call.now = kms_clock_now();

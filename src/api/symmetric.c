@@ -8,7 +8,6 @@
 #include <string.h>
 
 #include <openssl/crypto.h>
-#include <openssl/rand.h>
 
 #include "internal.h"
 #include "keystore/keystore.h"
@@ -90,7 +89,8 @@ kms_err kms_sym_seal(struct kms_call *call, const struct kms_key_record *key,
         goto out;
     p = (uint8_t *)blob->data + blob->len;
     kms_blob_write_header(p, kms_aead_for_spec(key->spec), raw_version);
-    if (RAND_bytes(p + KMS_BLOB_HEADER_LEN, KMS_AEAD_IV_LEN) != 1) {
+    /* The IV is published in the blob: the per-thread pool of CSPRNG output serves. */
+    if (!kms_rand_public(p + KMS_BLOB_HEADER_LEN, KMS_AEAD_IV_LEN)) {
         rc = KMS_E_INTERNAL;
         goto out;
     }

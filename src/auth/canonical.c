@@ -6,9 +6,13 @@
  * querystring leaves "!'()*" raw, HTML forms send "+"), but all of them sign the RFC 3986 form.
  */
 #include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
 
 #include <openssl/core_names.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/params.h>
 
@@ -40,6 +44,7 @@ static kms_err kms_percent_append(struct kms_buf *out, const char *s, size_t len
     kms_err rc;
     char *o;
 
+    out->secret = true;
     rc = kms_buf_reserve(out, worst);
     if (rc != KMS_OK)
         return rc;
@@ -75,9 +80,25 @@ static kms_err kms_canonical_query(struct kms_buf *out, const struct kms_params 
     /* "=" and "&" are reserved: the outer encoding turns them into %3D and %26. */
     const char *eq = twice ? "%3D" : "=";
     const char *amp = twice ? "%26" : "&";
+    size_t worst = 0, per_byte = twice ? 5 : 3;
     bool first = true;
     kms_err rc;
 
+    /*
+     * Room for the worst case at once: growing step by step would cost a reallocation per
+     * doubling and leave copies of the parameters (Plaintext among them) in freed memory.
+     */
+    for (size_t i = 0; i < p->count; i++) {
+        const struct kms_param *it = &p->items[i];
+
+        if (it->name_len + it->value_len > (SIZE_MAX - worst) / per_byte - 6)
+            return KMS_E_INTERNAL;
+        worst += (it->name_len + it->value_len) * per_byte + 6;
+    }
+    out->secret = true;
+    rc = kms_buf_reserve(out, worst);
+    if (rc != KMS_OK)
+        return rc;
     for (size_t i = 0; i < p->count; i++) {
         const struct kms_param *it = &p->items[i];
 
@@ -119,7 +140,14 @@ kms_err kms_sig_canonical_query_encoded(struct kms_buf *out, const struct kms_pa
 /*
  * Digests and HMACs. OpenSSL 3 resolves algorithm names on every implicit fetch (HMAC(),
  * EVP_sha256()), which costs about as much as the hash of a short string; so the digests are
- * fetched once, and each HMAC starts from a duplicate of a context whose digest is already set.
+ * fetched once, and each thread keeps one HMAC context per digest, made from a template whose
+ * digest is already set: a call only re-keys it (no duplicate and free per request), and not
+ * even that when the key is the one the context already holds (one caller's requests).
+ *
+ * A thread's context keeps the last key's padded state (derived from an access-key secret), and
+ * the thread keeps a copy of that key to recognise it, until the thread's exit, when both are
+ * cleansed; the secrets themselves are cached in memory anyway (credentials.c), so this adds no
+ * new kind of exposure.
  */
 #define KMS_SIG_HASH_COUNT 3
 
@@ -127,11 +155,34 @@ static const char *const kms_sig_hash_names[KMS_SIG_HASH_COUNT] = {"SHA1", "SHA2
 static EVP_MD *kms_sig_md[KMS_SIG_HASH_COUNT];
 static EVP_MAC_CTX *kms_sig_mac_template[KMS_SIG_HASH_COUNT];
 static pthread_once_t kms_sig_once = PTHREAD_ONCE_INIT;
+static pthread_key_t kms_sig_thread_key;
+static bool kms_sig_thread_key_ok;
+
+/* Keys up to this long are remembered, so a thread serving one caller keys HMAC once. */
+#define KMS_SIG_KEY_MEMO 128
+
+struct kms_sig_thread {
+    EVP_MAC_CTX *st_mac[KMS_SIG_HASH_COUNT];
+    uint8_t st_key[KMS_SIG_HASH_COUNT][KMS_SIG_KEY_MEMO]; /* the key st_mac[h] holds */
+    size_t st_key_len[KMS_SIG_HASH_COUNT];
+    bool st_keyed[KMS_SIG_HASH_COUNT];
+};
+
+static void kms_sig_thread_free(void *p)
+{
+    struct kms_sig_thread *t = p;
+
+    for (int h = 0; h < KMS_SIG_HASH_COUNT; h++)
+        EVP_MAC_CTX_free(t->st_mac[h]);
+    OPENSSL_cleanse(t, sizeof(*t));
+    free(t);
+}
 
 static void kms_sig_init(void)
 {
     EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
 
+    kms_sig_thread_key_ok = pthread_key_create(&kms_sig_thread_key, kms_sig_thread_free) == 0;
     for (int h = 0; h < KMS_SIG_HASH_COUNT; h++) {
         OSSL_PARAM params[2];
         EVP_MAC_CTX *ctx;
@@ -153,6 +204,28 @@ static void kms_sig_init(void)
     }
     /* The contexts hold their own references to the MAC. */
     EVP_MAC_free(mac);
+}
+
+/* This thread's HMAC state, its context for h duplicated from the template on first use. */
+static struct kms_sig_thread *kms_sig_thread_get(enum kms_sig_hash h)
+{
+    struct kms_sig_thread *t;
+
+    if (!kms_sig_thread_key_ok)
+        return NULL;
+    t = pthread_getspecific(kms_sig_thread_key);
+    if (t == NULL) {
+        t = calloc(1, sizeof(*t));
+        if (t == NULL)
+            return NULL;
+        if (pthread_setspecific(kms_sig_thread_key, t) != 0) {
+            free(t);
+            return NULL;
+        }
+    }
+    if (t->st_mac[h] == NULL)
+        t->st_mac[h] = EVP_MAC_CTX_dup(kms_sig_mac_template[h]);
+    return t->st_mac[h] != NULL ? t : NULL;
 }
 
 static bool kms_sig_ready(enum kms_sig_hash h)
@@ -184,24 +257,40 @@ kms_err kms_sig_digest(enum kms_sig_hash h, const void *data, size_t len,
 kms_err kms_sig_hmac(enum kms_sig_hash h, const void *key, size_t key_len, const void *data,
                      size_t len, uint8_t out[KMS_SIG_DIGEST_MAX], size_t *out_len)
 {
-    EVP_MAC_CTX *ctx;
-    kms_err rc = KMS_E_INTERNAL;
+    static const uint8_t no_key[1];
+    struct kms_sig_thread *t;
+    bool same_key;
+    int ok;
 
     if (!kms_sig_ready(h))
         return KMS_E_INTERNAL;
-    /* Duplicating only reads the shared template, so worker threads may do it at once. */
-    ctx = EVP_MAC_CTX_dup(kms_sig_mac_template[h]);
-    if (ctx == NULL)
+    if (key == NULL)
+        key = no_key;
+    t = kms_sig_thread_get(h);
+    if (t == NULL)
         return KMS_E_INTERNAL;
-    if (EVP_MAC_init(ctx, key, key_len, NULL) != 1)
-        goto out;
-    if (EVP_MAC_update(ctx, data, len) != 1)
-        goto out;
-    if (EVP_MAC_final(ctx, out, out_len, KMS_SIG_DIGEST_MAX) != 1)
-        goto out;
-    rc = KMS_OK;
-out:
-    /* Frees the keyed state too (OpenSSL cleanses HMAC contexts on free). */
-    EVP_MAC_CTX_free(ctx);
-    return rc;
+    /*
+     * The key this context already holds: EVP_MAC_init without a key then restarts from the
+     * padded key it keeps (no hashing of the key again). Any other key re-keys it, and a NULL
+     * key is never passed for a new one (that would keep the previous caller's key).
+     */
+    same_key = t->st_keyed[h] && t->st_key_len[h] == key_len &&
+               CRYPTO_memcmp(t->st_key[h], key, key_len) == 0;
+    if (same_key) {
+        ok = EVP_MAC_init(t->st_mac[h], NULL, 0, NULL);
+    } else {
+        t->st_keyed[h] = false;
+        ok = EVP_MAC_init(t->st_mac[h], key, key_len, NULL);
+        if (ok == 1 && key_len <= KMS_SIG_KEY_MEMO) {
+            memcpy(t->st_key[h], key, key_len);
+            t->st_key_len[h] = key_len;
+            t->st_keyed[h] = true;
+        }
+    }
+    if (ok != 1 || EVP_MAC_update(t->st_mac[h], data, len) != 1 ||
+        EVP_MAC_final(t->st_mac[h], out, out_len, KMS_SIG_DIGEST_MAX) != 1) {
+        t->st_keyed[h] = false; /* re-key from scratch next time */
+        return KMS_E_INTERNAL;
+    }
+    return KMS_OK;
 }

@@ -20,6 +20,10 @@ kms_err kms_sig_v1_string_to_sign(struct kms_buf *out, const char *method,
     kms_err rc;
 
     kms_buf_reset(out);
+    /* A small start, so the method and prefix do not grow the buffer before the query sizes it. */
+    rc = kms_buf_reserve(out, 16);
+    if (rc != KMS_OK)
+        return rc;
     /* The method is signed in upper case whatever the case it arrived in. */
     for (const char *m = method; *m != '\0'; m++) {
         char c = *m;

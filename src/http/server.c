@@ -12,9 +12,11 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <malloc.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,9 +32,15 @@
 #include "kms/http.h"
 #include "kms/log.h"
 
-/* Headers beyond the request line take a little memory of their own in MHD's pool. */
-#define KMS_HTTP_HEADER_ALLOWANCE (64 * 1024)
+/*
+ * What libmicrohttpd's pool needs beside the request line: the header lines (an SDK sends well
+ * under 1 KiB), one record per header and per query parameter taken from the pool's end (64
+ * bytes each: 16 KiB is ~250 parameters), and the response's header block.
+ */
+#define KMS_HTTP_HEADER_ALLOWANCE (16 * 1024)
 #define KMS_HTTP_MAX_HEADERS      64
+/* Header names and values of a usual request fit here; more take one allocation. */
+#define KMS_HTTP_HEADER_INLINE 1024
 
 #define KMS_HTTP_DRAIN_POLL_MS 10 /* how often a graceful stop looks at the requests in flight */
 
@@ -51,14 +59,14 @@ struct kms_http_req {
     bool hr_too_large;
     bool hr_refused; /* arrived after the graceful stop's wait: closed unanswered */
     struct kms_buf hr_body;
-    struct kms_header hr_headers[KMS_HTTP_MAX_HEADERS];
     size_t hr_header_count;
-};
-
-/* A response body that remembers its length, so the free callback can wipe it. */
-struct kms_http_body {
-    size_t hb_len;
-    char hb_data[];
+    /* Copies of the header names (lower-cased) and values: hr_inline, or hr_spill when larger. */
+    char *hr_text;
+    size_t hr_text_used;
+    char *hr_spill;
+    /* The arrays are written before they are read, so a new request leaves them as they are. */
+    struct kms_header hr_headers[KMS_HTTP_MAX_HEADERS];
+    char hr_inline[KMS_HTTP_HEADER_INLINE];
 };
 
 static void kms_http_req_free(struct kms_http_req *r)
@@ -67,20 +75,21 @@ static void kms_http_req_free(struct kms_http_req *r)
         return;
     free(r->hr_uri);
     kms_buf_free_secret(&r->hr_body);
-    for (size_t i = 0; i < r->hr_header_count; i++) {
-        free(r->hr_headers[i].name);
-        free(r->hr_headers[i].value);
-    }
+    /* Headers may carry credentials (x-acs-security-token). */
+    if (r->hr_text != NULL)
+        OPENSSL_cleanse(r->hr_text, r->hr_text_used);
+    free(r->hr_spill);
     free(r);
 }
 
 static void *kms_http_uri_cb(void *cls, const char *uri, struct MHD_Connection *conn)
 {
     struct kms_server *srv = cls;
-    struct kms_http_req *r = calloc(1, sizeof(*r));
+    struct kms_http_req *r = malloc(sizeof(*r));
 
     if (r == NULL)
         return NULL;
+    memset(r, 0, offsetof(struct kms_http_req, hr_headers));
     atomic_fetch_add(&srv->srv_in_flight, 1);
     r->hr_refused = atomic_load(&srv->srv_refusing);
     if (strlen(uri) > srv->srv_cfg->max_url_bytes)
@@ -101,29 +110,100 @@ static void kms_http_completed(void *cls, struct MHD_Connection *conn, void **co
     *con_cls = NULL;
 }
 
+static enum MHD_Result kms_http_header_size(void *cls, enum MHD_ValueKind kind, const char *key,
+                                            const char *value)
+{
+    size_t *total = cls;
+
+    *total += strlen(key) + (value ? strlen(value) : 0) + 2;
+    return MHD_YES;
+}
+
 static enum MHD_Result kms_http_collect_header(void *cls, enum MHD_ValueKind kind, const char *key,
                                                const char *value)
 {
     struct kms_http_req *r = cls;
+    size_t name_len = strlen(key), value_len = value ? strlen(value) : 0;
     struct kms_header *h;
+    char *text;
 
     if (r->hr_header_count == KMS_HTTP_MAX_HEADERS) {
         r->hr_too_large = true;
         return MHD_NO;
     }
+    /* kms_http_headers sized hr_text for every header: this cannot run past it. */
+    text = r->hr_text + r->hr_text_used;
+    r->hr_text_used += name_len + value_len + 2;
     h = &r->hr_headers[r->hr_header_count];
-    h->name = strdup(key);
-    h->value = strdup(value ? value : "");
-    if (h->name == NULL || h->value == NULL) {
-        free(h->name);
-        free(h->value);
-        return MHD_NO;
+    h->name = text;
+    for (size_t i = 0; i < name_len; i++) {
+        char c = key[i];
+
+        text[i] = c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
     }
-    for (char *p = h->name; *p; p++)
-        if (*p >= 'A' && *p <= 'Z')
-            *p = (char)(*p - 'A' + 'a');
+    text[name_len] = '\0';
+    h->value = text + name_len + 1;
+    if (value_len > 0)
+        memcpy(h->value, value, value_len);
+    h->value[value_len] = '\0';
     r->hr_header_count++;
     return MHD_YES;
+}
+
+/*
+ * Copies every header into the request (api/ keeps no pointer into libmicrohttpd): the text is
+ * measured first, so one block holds it all, and a usual request needs no allocation.
+ */
+static bool kms_http_headers(struct MHD_Connection *conn, struct kms_http_req *r)
+{
+    size_t total = 0;
+
+    MHD_get_connection_values(conn, MHD_HEADER_KIND, kms_http_header_size, &total);
+    r->hr_text = r->hr_inline;
+    if (total > sizeof(r->hr_inline)) {
+        r->hr_spill = malloc(total);
+        if (r->hr_spill == NULL)
+            return false;
+        r->hr_text = r->hr_spill;
+    }
+    MHD_get_connection_values(conn, MHD_HEADER_KIND, kms_http_collect_header, r);
+    return true;
+}
+
+static const char *kms_http_req_header(const struct kms_http_req *r, const char *name)
+{
+    for (size_t i = 0; i < r->hr_header_count; i++)
+        if (strcmp(r->hr_headers[i].name, name) == 0)
+            return r->hr_headers[i].value;
+    return NULL;
+}
+
+/*
+ * Leaves URI escapes as they are: kmsd parses the raw URI itself (request.c), so decoding the
+ * path and every parameter again inside libmicrohttpd would be work thrown away.
+ */
+static size_t kms_http_unescape_none(void *cls, struct MHD_Connection *conn, char *s)
+{
+    return strlen(s);
+}
+
+/* Dotted quad of a[0..3] into out (16 bytes at least): inet_ntop goes through sprintf. */
+static void kms_http_ipv4(const uint8_t *a, char *out)
+{
+    char *o = out;
+
+    for (int i = 0; i < 4; i++) {
+        unsigned v = a[i];
+
+        if (i > 0)
+            *o++ = '.';
+        if (v >= 100)
+            *o++ = (char)('0' + v / 100);
+        if (v >= 10)
+            *o++ = (char)('0' + v / 10 % 10);
+        *o++ = (char)('0' + v % 10);
+    }
+    *o = '\0';
 }
 
 static void kms_http_peer(struct MHD_Connection *conn, char *out, size_t size)
@@ -132,48 +212,53 @@ static void kms_http_peer(struct MHD_Connection *conn, char *out, size_t size)
         MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
     const struct sockaddr *sa = info ? info->client_addr : NULL;
 
-    snprintf(out, size, "unknown");
+    if (size < INET6_ADDRSTRLEN) {
+        if (size > 0)
+            out[0] = '\0';
+        return;
+    }
+    memcpy(out, "unknown", sizeof("unknown"));
     if (sa == NULL)
         return;
     if (sa->sa_family == AF_INET) {
-        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, out, (socklen_t)size);
+        kms_http_ipv4((const uint8_t *)&((const struct sockaddr_in *)sa)->sin_addr, out);
     } else if (sa->sa_family == AF_INET6) {
         const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
 
         /* ::ffff:a.b.c.d is the IPv4 peer a.b.c.d (network rules compare it so). */
         if (IN6_IS_ADDR_V4MAPPED(a))
-            inet_ntop(AF_INET, &a->s6_addr[12], out, (socklen_t)size);
+            kms_http_ipv4(&a->s6_addr[12], out);
         else
             inet_ntop(AF_INET6, a, out, (socklen_t)size);
     }
 }
 
+/*
+ * Frees a response body once libmicrohttpd has sent it. The body may carry plaintext or a data
+ * key: the whole allocation is wiped, whatever part of it the rendering used.
+ */
 static void kms_http_body_free(void *p)
 {
-    struct kms_http_body *b =
-        (struct kms_http_body *)((char *)p - offsetof(struct kms_http_body, hb_data));
-
-    OPENSSL_cleanse(b->hb_data, b->hb_len);
-    free(b);
+    OPENSSL_cleanse(p, malloc_usable_size(p));
+    free(p);
 }
 
+/* Queues the response; libmicrohttpd takes resp->body (no copy) and frees it when sent. */
 static enum MHD_Result kms_http_send(const struct kms_server *srv, struct MHD_Connection *conn,
                                      struct kms_response *resp)
 {
-    struct kms_http_body *b = malloc(sizeof(*b) + resp->body_len + 1);
+    static char empty[1];
     struct MHD_Response *mr;
     enum MHD_Result ret;
 
-    if (b == NULL)
+    if (resp->body != NULL)
+        mr = MHD_create_response_from_buffer_with_free_callback(resp->body_len, resp->body,
+                                                                kms_http_body_free);
+    else
+        mr = MHD_create_response_from_buffer(0, empty, MHD_RESPMEM_PERSISTENT);
+    if (mr == NULL)
         return MHD_NO;
-    b->hb_len = resp->body_len;
-    memcpy(b->hb_data, resp->body, resp->body_len);
-    mr = MHD_create_response_from_buffer_with_free_callback(resp->body_len, b->hb_data,
-                                                            kms_http_body_free);
-    if (mr == NULL) {
-        kms_http_body_free(b->hb_data);
-        return MHD_NO;
-    }
+    resp->body = NULL; /* libmicrohttpd's now */
     MHD_add_response_header(mr, MHD_HTTP_HEADER_CONTENT_TYPE, resp->content_type);
     MHD_add_response_header(mr, "x-acs-request-id", resp->request_id);
     /* Stopping: the client should take its next request elsewhere (or to the restarted kmsd). */
@@ -212,8 +297,7 @@ static enum MHD_Result kms_http_respond(const struct kms_server *srv, struct MHD
     kms_api_serve(&req, &resp);
     ret = kms_http_send(srv, conn, &resp);
     if (resp.body != NULL)
-        OPENSSL_cleanse(resp.body, resp.body_len);
-    free(resp.body);
+        kms_http_body_free(resp.body); /* not handed over */
     return ret;
 }
 
@@ -231,8 +315,9 @@ static enum MHD_Result kms_http_handler(void *cls, struct MHD_Connection *conn, 
         const char *length;
 
         r->hr_started = true;
-        MHD_get_connection_values(conn, MHD_HEADER_KIND, kms_http_collect_header, r);
-        length = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
+        if (!kms_http_headers(conn, r))
+            return MHD_NO;
+        length = kms_http_req_header(r, "content-length");
         if (length != NULL && strtoull(length, NULL, 10) > srv->srv_cfg->max_body_bytes)
             r->hr_too_large = true;
         /*
@@ -318,11 +403,11 @@ kms_err kms_server_start(const struct kms_config *cfg, struct kms_server **out, 
         (struct MHD_OptionItem){MHD_OPTION_CONNECTION_TIMEOUT, cfg->connection_timeout, NULL};
     /*
      * Room for the longest request line the SDKs send (all parameters in the URL) and the
-     * headers, and no more: libmicrohttpd zeroes the whole pool after every request, so its
-     * size is paid on each one (twice the URL limit cost 12 us of CPU per Encrypt). A request
-     * line up to max_url_bytes is served, one up to about max_url_bytes + 60 KiB gets our JSON
-     * RequestSize error, a longer one libmicrohttpd's own 414 (tests/integration/
-     * test_request_size.py).
+     * headers, and no more: libmicrohttpd 0.9.75 zeroes the whole pool after every request (and
+     * half of it again when it shrinks the read buffer), so its size is paid on each one. A
+     * request line up to max_url_bytes is served, one a little longer gets our JSON RequestSize
+     * error, a longer one libmicrohttpd's own 414 (spec/protocol.md §1 allows it when the
+     * parser cannot continue; tests/integration/test_request_size.py, docs/architecture.md).
      */
     opts[n++] =
         (struct MHD_OptionItem){MHD_OPTION_CONNECTION_MEMORY_LIMIT,
@@ -331,6 +416,8 @@ kms_err kms_server_start(const struct kms_config *cfg, struct kms_server **out, 
         (struct MHD_OptionItem){MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)kms_http_uri_cb, srv};
     opts[n++] =
         (struct MHD_OptionItem){MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)kms_http_completed, srv};
+    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_UNESCAPE_CALLBACK,
+                                        (intptr_t)kms_http_unescape_none, NULL};
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
 
     srv->srv_daemon = MHD_start_daemon(flags, 0, NULL, NULL, kms_http_handler, srv,

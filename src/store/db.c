@@ -181,6 +181,18 @@ static const char *const kms_migrations[] = {
     "  created_at INTEGER NOT NULL,"
     "  updated_at INTEGER NOT NULL);"
     "CREATE INDEX certificates_by_created ON certificates(created_at);",
+    /*
+     * 6: the replay cache's durable copy as one row per flush (src/store/nonces.c). The nonces
+     * stored so far move over one per row, their hash kept as an INTEGER, which the load reads
+     * as such: none is forgotten, so no request from before the upgrade can be replayed.
+     */
+    "CREATE TABLE nonce_batches ("
+    "  id INTEGER PRIMARY KEY,"
+    "  expires_max INTEGER NOT NULL,"
+    "  entries BLOB NOT NULL);"
+    "CREATE INDEX nonce_batches_by_expiry ON nonce_batches(expires_max);"
+    "INSERT INTO nonce_batches (expires_max, entries) SELECT expires_at, hash FROM nonces;"
+    "DROP TABLE nonces;",
 };
 
 static void kms_db_close(struct kms_db *db)

@@ -1,6 +1,7 @@
 /*
  * util.c - growable buffers, wire time, durations, UUIDs, hex, constant-time compare, UTF-8 checks.
  */
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -26,9 +27,19 @@ kms_err kms_buf_reserve(struct kms_buf *b, size_t extra)
     cap = b->cap ? b->cap : 64;
     while (cap < need)
         cap = cap > SIZE_MAX / 2 ? need : cap * 2;
-    p = realloc(b->data, cap);
-    if (p == NULL)
-        return KMS_E_INTERNAL;
+    if (b->secret && b->data != NULL) {
+        /* realloc would leave the old copy in freed memory: move it and wipe it instead. */
+        p = malloc(cap);
+        if (p == NULL)
+            return KMS_E_INTERNAL;
+        memcpy(p, b->data, b->len + 1);
+        OPENSSL_cleanse(b->data, b->cap);
+        free(b->data);
+    } else {
+        p = realloc(b->data, cap);
+        if (p == NULL)
+            return KMS_E_INTERNAL;
+    }
     b->data = p;
     b->cap = cap;
     return KMS_OK;
@@ -205,40 +216,94 @@ bool kms_duration_parse(const char *s, int64_t *out)
     return true;
 }
 /*
- * Every request needs a RequestId, and libuuid's uuid_generate_random() makes a getrandom()
- * system call for each one (about 4 us, 5 % of an Encrypt's server CPU). Each thread instead
- * draws 1 KiB from OpenSSL's CSPRNG at a time and cuts 64 UUIDs from it; every UUID is still
- * 122 random bits from the CSPRNG, used once. kmsd never forks, so no two processes share a pool.
+ * Random bytes that are published (RequestIds, UUIDs, AES-GCM IVs). Fetching a few bytes from
+ * OpenSSL's DRBG costs far more than the bytes (a DRBG lock, its fork check, a getpid() system
+ * call: 1-2 us per IV), and libuuid made a getrandom() call per UUID. Each thread instead
+ * draws 1 KiB from OpenSSL's CSPRNG at a time and hands it out in order; every byte is still
+ * CSPRNG output, used once. The pool is never used for keys or other secrets. Should the
+ * process ever fork, the child's copy of the forking thread's pool is emptied, so parent and
+ * child never hand out the same bytes (an IV twice under one key would break AES-GCM).
  */
-#define KMS_UUID_POOL_BYTES 1024
+#define KMS_RAND_POOL_BYTES 1024
 
-static _Thread_local uint8_t kms_uuid_pool[KMS_UUID_POOL_BYTES];
-static _Thread_local size_t kms_uuid_pool_left;
+static _Thread_local uint8_t kms_rand_pool[KMS_RAND_POOL_BYTES];
+static _Thread_local size_t kms_rand_pool_left;
+static pthread_once_t kms_rand_once = PTHREAD_ONCE_INIT;
+
+static void kms_rand_after_fork(void)
+{
+    kms_rand_pool_left = 0;
+}
+
+static void kms_rand_init(void)
+{
+    pthread_atfork(NULL, NULL, kms_rand_after_fork);
+}
+
+bool kms_rand_public(void *out, size_t len)
+{
+    uint8_t *o = out;
+
+    if (len > KMS_RAND_POOL_BYTES)
+        return RAND_bytes(o, (int)len) == 1;
+    if (kms_rand_pool_left < len) {
+        pthread_once(&kms_rand_once, kms_rand_init);
+        if (RAND_bytes(kms_rand_pool, sizeof(kms_rand_pool)) != 1)
+            return false;
+        kms_rand_pool_left = sizeof(kms_rand_pool);
+    }
+    memcpy(o, kms_rand_pool + sizeof(kms_rand_pool) - kms_rand_pool_left, len);
+    kms_rand_pool_left -= len;
+    return true;
+}
 
 void kms_uuid_generate(char out[KMS_UUID_LEN])
 {
     uuid_t u;
 
-    if (kms_uuid_pool_left < sizeof(u)) {
-        if (RAND_bytes(kms_uuid_pool, sizeof(kms_uuid_pool)) != 1) {
-            uuid_generate_random(u); /* OpenSSL failed: libuuid's own source still works */
-            uuid_unparse_lower(u, out);
-            return;
-        }
-        kms_uuid_pool_left = sizeof(kms_uuid_pool);
-    }
-    memcpy(u, kms_uuid_pool + sizeof(kms_uuid_pool) - kms_uuid_pool_left, sizeof(u));
-    kms_uuid_pool_left -= sizeof(u);
+    if (!kms_rand_public(u, sizeof(u)))
+        uuid_generate_random(u);            /* OpenSSL failed: libuuid's own source still works */
     u[6] = (uint8_t)((u[6] & 0x0f) | 0x40); /* version 4 (random) */
     u[8] = (uint8_t)((u[8] & 0x3f) | 0x80); /* variant RFC 4122 */
     uuid_unparse_lower(u, out);
 }
 
+static int kms_hex_digit(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* What libuuid's uuid_parse accepts (36 characters, hyphens at 8, 13, 18, 23), minus its strtoul
+ * per byte. */
 bool kms_uuid_parse(const char *s, uint8_t out[16])
 {
+    size_t o = 0;
+
     if (s == NULL || strlen(s) != KMS_UUID_LEN - 1)
         return false;
-    return uuid_parse(s, out) == 0;
+    for (size_t i = 0; i < KMS_UUID_LEN - 1;) {
+        int hi, lo;
+
+        if (i == 8 || i == 13 || i == 18 || i == 23) {
+            if (s[i] != '-')
+                return false;
+            i++;
+            continue;
+        }
+        hi = kms_hex_digit(s[i]);
+        lo = kms_hex_digit(s[i + 1]);
+        if (hi < 0 || lo < 0)
+            return false;
+        out[o++] = (uint8_t)(hi << 4 | lo);
+        i += 2;
+    }
+    return true;
 }
 
 void kms_uuid_unparse(const uint8_t in[16], char out[KMS_UUID_LEN])

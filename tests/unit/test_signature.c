@@ -909,6 +909,56 @@ static void test_digests(void **state)
     assert_int_equal(kms_sig_digest((enum kms_sig_hash)7, "", 0, d, &n), KMS_E_INTERNAL);
 }
 
+/* The thread's HMAC context: a new key re-keys it, the same key is reused, none carries over. */
+static void test_hmac_rekeys(void **state)
+{
+    static const uint8_t key20[20] = {0x0b, 0x0b, 0x0b, 0x0b, 0x0b, 0x0b, 0x0b, 0x0b, 0x0b, 0x0b,
+                                      0x0b, 0x0b, 0x0b, 0x0b, 0x0b, 0x0b, 0x0b, 0x0b, 0x0b, 0x0b};
+    uint8_t d[KMS_SIG_DIGEST_MAX];
+    char hex[2 * KMS_SIG_DIGEST_MAX + 1];
+    size_t n = 0;
+
+    (void)state;
+    for (int round = 0; round < 2; round++) {
+        /* RFC 2202 test case 1, then case 2, on the same thread's context. */
+        assert_int_equal(kms_sig_hmac(KMS_SIG_SHA1, key20, 20, "Hi There", 8, d, &n), KMS_OK);
+        kms_hex_encode(d, n, hex);
+        assert_string_equal(hex, "b617318655057264e28bc0b6fb378c8ef146be00");
+        assert_int_equal(
+            kms_sig_hmac(KMS_SIG_SHA1, "Jefe", 4, "what do ya want for nothing?", 28, d, &n),
+            KMS_OK);
+        kms_hex_encode(d, n, hex);
+        assert_string_equal(hex, "effcdf6ae5eb2fa2d27416d5f184df9c259a7c79");
+        /* An empty key (NULL or not) is the empty key, not the previous one. */
+        assert_int_equal(kms_sig_hmac(KMS_SIG_SHA256, NULL, 0, "", 0, d, &n), KMS_OK);
+        kms_hex_encode(d, n, hex);
+        assert_string_equal(hex,
+                            "b613679a0814d9ec772f95d778c35fc5ff1697c493715653c6c712144292c5ad");
+        assert_int_equal(kms_sig_hmac(KMS_SIG_SHA256, "", 0, "", 0, d, &n), KMS_OK);
+        kms_hex_encode(d, n, hex);
+        assert_string_equal(hex,
+                            "b613679a0814d9ec772f95d778c35fc5ff1697c493715653c6c712144292c5ad");
+    }
+    /* The same key again (kept, not re-hashed) over other data: still that key's HMAC. */
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(kms_sig_hmac(KMS_SIG_SHA1, key20, 20, "Hi There", 8, d, &n), KMS_OK);
+        kms_hex_encode(d, n, hex);
+        assert_string_equal(hex, "b617318655057264e28bc0b6fb378c8ef146be00");
+        assert_int_equal(
+            kms_sig_hmac(KMS_SIG_SHA1, key20, 20, "what do ya want for nothing?", 28, d, &n),
+            KMS_OK);
+        kms_hex_encode(d, n, hex);
+        assert_string_equal(hex, "14f898b578cf6f53df01190299ea3575e31be45e");
+    }
+    /* A key that differs only in its length is another key. */
+    assert_int_equal(
+        kms_sig_hmac(KMS_SIG_SHA1, "Jefe", 4, "what do ya want for nothing?", 28, d, &n), KMS_OK);
+    assert_int_equal(
+        kms_sig_hmac(KMS_SIG_SHA1, "Jefe", 3, "what do ya want for nothing?", 28, d, &n), KMS_OK);
+    kms_hex_encode(d, n, hex);
+    assert_string_not_equal(hex, "effcdf6ae5eb2fa2d27416d5f184df9c259a7c79");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -931,6 +981,7 @@ int main(void)
         cmocka_unit_test(test_v3_repeated_headers),
         cmocka_unit_test(test_v3_sm3),
         cmocka_unit_test(test_digests),
+        cmocka_unit_test(test_hmac_rekeys),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

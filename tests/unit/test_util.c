@@ -343,6 +343,28 @@ static void test_buf_reserve(void **state)
     kms_buf_free(&b);
 }
 
+/* A secret buffer grows by moving (and wiping) rather than realloc: same contents either way. */
+static void test_buf_secret_growth(void **state)
+{
+    struct kms_buf b = {0};
+    char want[5001];
+
+    (void)state;
+    b.secret = true;
+    for (int i = 0; i < 5000; i++) {
+        want[i] = (char)('A' + i % 26);
+        assert_int_equal(kms_buf_append_char(&b, want[i]), KMS_OK);
+        assert_int_equal(b.data[b.len], '\0');
+    }
+    want[5000] = '\0';
+    assert_string_equal(b.data, want);
+    assert_int_equal(kms_buf_append(&b, "\0z", 2), KMS_OK);
+    assert_memory_equal(b.data + 5000, "\0z\0", 3);
+    assert_true(b.secret); /* still set after the moves */
+    kms_buf_free_secret(&b);
+    assert_null(b.data);
+}
+
 static void test_buf_printf(void **state)
 {
     struct kms_buf b = {0};
@@ -526,16 +548,27 @@ static void test_err_message_truncation(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_time_format),        cmocka_unit_test(test_time_parse_valid),
-        cmocka_unit_test(test_time_round_trip),    cmocka_unit_test(test_time_parse_rejects),
-        cmocka_unit_test(test_uuid_generate),      cmocka_unit_test(test_uuid_parse_unparse),
-        cmocka_unit_test(test_uuid_parse_rejects), cmocka_unit_test(test_hex_encode),
-        cmocka_unit_test(test_ct_equal),           cmocka_unit_test(test_utf8_valid),
-        cmocka_unit_test(test_utf8_length),        cmocka_unit_test(test_buf_append_growth),
-        cmocka_unit_test(test_buf_reserve),        cmocka_unit_test(test_buf_printf),
-        cmocka_unit_test(test_buf_reset),          cmocka_unit_test(test_strndup),
-        cmocka_unit_test(test_err_info_table),     cmocka_unit_test(test_err_info_rows),
-        cmocka_unit_test(test_err_message),        cmocka_unit_test(test_err_message_truncation),
+        cmocka_unit_test(test_time_format),
+        cmocka_unit_test(test_time_parse_valid),
+        cmocka_unit_test(test_time_round_trip),
+        cmocka_unit_test(test_time_parse_rejects),
+        cmocka_unit_test(test_uuid_generate),
+        cmocka_unit_test(test_uuid_parse_unparse),
+        cmocka_unit_test(test_uuid_parse_rejects),
+        cmocka_unit_test(test_hex_encode),
+        cmocka_unit_test(test_ct_equal),
+        cmocka_unit_test(test_utf8_valid),
+        cmocka_unit_test(test_utf8_length),
+        cmocka_unit_test(test_buf_append_growth),
+        cmocka_unit_test(test_buf_reserve),
+        cmocka_unit_test(test_buf_secret_growth),
+        cmocka_unit_test(test_buf_printf),
+        cmocka_unit_test(test_buf_reset),
+        cmocka_unit_test(test_strndup),
+        cmocka_unit_test(test_err_info_table),
+        cmocka_unit_test(test_err_info_rows),
+        cmocka_unit_test(test_err_message),
+        cmocka_unit_test(test_err_message_truncation),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
