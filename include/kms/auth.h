@@ -156,9 +156,9 @@ struct kms_nonce_entry {
 };
 
 /*
- * Creates a cache that holds at least capacity unexpired entries (it allocates about 24 bytes
- * per entry of capacity, up front). hash_key keys the SipHash; persist it with the entries, or
- * reloaded hashes will not match. *out is freed with kms_nonce_cache_free().
+ * Creates a cache that holds at least capacity unexpired entries (it reserves about 24 bytes
+ * per entry of capacity, resident as it fills). hash_key keys the SipHash; persist it with the
+ * entries, or reloaded hashes will not match. *out is freed with kms_nonce_cache_free().
  */
 kms_err kms_nonce_cache_create(size_t capacity, const uint8_t hash_key[16],
                                struct kms_nonce_cache **out);
