@@ -186,6 +186,8 @@ kms_err kms_store_tags_put(struct kms_db *db, const char *type, const char *id,
                            const struct kms_tag *tags, size_t count);
 kms_err kms_store_tags_remove(struct kms_db *db, const char *type, const char *id,
                               const char *const *keys, size_t count);
+/* Removes every tag of one resource (when the resource itself is deleted). */
+kms_err kms_store_tags_remove_all(struct kms_db *db, const char *type, const char *id);
 /* Tags of one resource, ordered by tag key; out: owned. */
 kms_err kms_store_tags_get(struct kms_db *db, const char *type, const char *id,
                            struct kms_tag **out, size_t *count);

@@ -107,13 +107,7 @@ kms_err kms_store_access_key_set_enabled(struct kms_db *db, const char *id, bool
 kms_err kms_store_access_key_delete(struct kms_db *db, const char *id)
 {
     static const char sql[] = "DELETE FROM access_keys WHERE access_key_id = ?";
-    sqlite3_stmt *st = kms_db_stmt(db, sql);
-    kms_err rc;
-
-    if (st == NULL)
-        return KMS_E_INTERNAL;
-    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-    rc = kms_db_exec_stmt(db, st, "access key delete");
+    kms_err rc = kms_db_exec_text(db, sql, id, "access key delete");
     if (rc == KMS_OK && sqlite3_changes(db->db_handle) == 0)
         return KMS_E_ACCESS_KEY_NOT_FOUND;
     return rc;

@@ -63,13 +63,7 @@ kms_err kms_store_alias_update(struct kms_db *db, const char *alias_name, const 
 kms_err kms_store_alias_delete(struct kms_db *db, const char *alias_name)
 {
     static const char sql[] = "DELETE FROM aliases WHERE alias_name = ?";
-    sqlite3_stmt *st = kms_db_stmt(db, sql);
-    kms_err rc;
-
-    if (st == NULL)
-        return KMS_E_INTERNAL;
-    sqlite3_bind_text(st, 1, alias_name, -1, SQLITE_STATIC);
-    rc = kms_db_exec_stmt(db, st, "alias delete");
+    kms_err rc = kms_db_exec_text(db, sql, alias_name, "alias delete");
     if (rc == KMS_OK && sqlite3_changes(db->db_handle) == 0)
         return KMS_E_ALIAS_NOT_FOUND;
     return rc;

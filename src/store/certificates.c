@@ -198,23 +198,11 @@ kms_err kms_store_cert_update(struct kms_db *db, const struct kms_cert_record *c
 
 kms_err kms_store_cert_delete(struct kms_db *db, const char *id)
 {
-    static const char del_tags[] =
-        "DELETE FROM tags WHERE resource_type = 'certificate' AND resource_id = ?";
     static const char del_cert[] = "DELETE FROM certificates WHERE certificate_id = ?";
-    sqlite3_stmt *st = kms_db_stmt(db, del_tags);
-    kms_err rc;
+    kms_err rc = kms_store_tags_remove_all(db, "certificate", id);
 
-    if (st == NULL)
-        return KMS_E_INTERNAL;
-    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-    rc = kms_db_exec_stmt(db, st, "certificate tags delete");
-    if (rc != KMS_OK)
-        return rc;
-    st = kms_db_stmt(db, del_cert);
-    if (st == NULL)
-        return KMS_E_INTERNAL;
-    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-    rc = kms_db_exec_stmt(db, st, "certificate delete");
+    if (rc == KMS_OK)
+        rc = kms_db_exec_text(db, del_cert, id, "certificate delete");
     if (rc == KMS_OK && sqlite3_changes(db->db_handle) == 0)
         rc = KMS_E_CERTIFICATE_NOT_FOUND;
     return rc;

@@ -466,6 +466,16 @@ kms_err kms_db_exec_stmt(struct kms_db *db, sqlite3_stmt *st, const char *what)
     return KMS_OK;
 }
 
+kms_err kms_db_exec_text(struct kms_db *db, const char *sql, const char *text, const char *what)
+{
+    sqlite3_stmt *st = kms_db_stmt(db, sql);
+
+    if (st == NULL)
+        return KMS_E_INTERNAL;
+    sqlite3_bind_text(st, 1, text, -1, SQLITE_STATIC);
+    return kms_db_exec_stmt(db, st, what);
+}
+
 char *kms_db_column_strdup(sqlite3_stmt *st, int col)
 {
     const unsigned char *s = sqlite3_column_text(st, col);

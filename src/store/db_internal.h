@@ -29,6 +29,8 @@ kms_err kms_db_exec_stmt(struct kms_db *db, sqlite3_stmt *st, const char *what);
 char *kms_db_column_strdup(sqlite3_stmt *st, int col);
 /* Copies column col into buf (size bytes, truncated, NUL-terminated). */
 void kms_db_column_copy(sqlite3_stmt *st, int col, char *buf, size_t size);
+/* Runs sql (a string literal) with one text parameter, ?1 = text, expecting no rows. */
+kms_err kms_db_exec_text(struct kms_db *db, const char *sql, const char *text, const char *what);
 /* Runs a count(*) statement into *out. */
 kms_err kms_db_count(struct kms_db *db, sqlite3_stmt *st, int64_t *out);
 /* Collects column 0 text of every row into an owned string array. */

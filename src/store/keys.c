@@ -144,24 +144,11 @@ kms_err kms_store_key_get(struct kms_db *db, const char *key_id, struct kms_key_
 
 kms_err kms_store_key_delete(struct kms_db *db, const char *key_id)
 {
-    static const char del_tags[] =
-        "DELETE FROM tags WHERE resource_type = 'key' AND resource_id = ?";
     static const char del_key[] = "DELETE FROM keys WHERE key_id = ?";
-    sqlite3_stmt *st = kms_db_stmt(db, del_tags);
-    kms_err rc;
+    kms_err rc = kms_store_tags_remove_all(db, "key", key_id);
 
-    if (st == NULL)
-        return KMS_E_INTERNAL;
-    sqlite3_bind_text(st, 1, key_id, -1, SQLITE_STATIC);
-    rc = kms_db_exec_stmt(db, st, "key tags delete");
-    if (rc != KMS_OK)
-        return rc;
     /* Versions and aliases go with the key (ON DELETE CASCADE). */
-    st = kms_db_stmt(db, del_key);
-    if (st == NULL)
-        return KMS_E_INTERNAL;
-    sqlite3_bind_text(st, 1, key_id, -1, SQLITE_STATIC);
-    return kms_db_exec_stmt(db, st, "key delete");
+    return rc == KMS_OK ? kms_db_exec_text(db, del_key, key_id, "key delete") : rc;
 }
 
 kms_err kms_store_key_count(struct kms_db *db, bool with_internal, int64_t *out)

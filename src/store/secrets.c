@@ -126,24 +126,11 @@ kms_err kms_store_secret_update(struct kms_db *db, const struct kms_secret_recor
 
 kms_err kms_store_secret_delete(struct kms_db *db, const char *name)
 {
-    static const char del_tags[] =
-        "DELETE FROM tags WHERE resource_type = 'secret' AND resource_id = ?";
     static const char del_secret[] = "DELETE FROM secrets WHERE secret_name = ?";
-    sqlite3_stmt *st = kms_db_stmt(db, del_tags);
-    kms_err rc;
+    kms_err rc = kms_store_tags_remove_all(db, "secret", name);
 
-    if (st == NULL)
-        return KMS_E_INTERNAL;
-    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-    rc = kms_db_exec_stmt(db, st, "secret tags delete");
-    if (rc != KMS_OK)
-        return rc;
     /* Versions go with the secret, stage labels with their versions (ON DELETE CASCADE). */
-    st = kms_db_stmt(db, del_secret);
-    if (st == NULL)
-        return KMS_E_INTERNAL;
-    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-    return kms_db_exec_stmt(db, st, "secret delete");
+    return rc == KMS_OK ? kms_db_exec_text(db, del_secret, name, "secret delete") : rc;
 }
 
 kms_err kms_store_secret_count(struct kms_db *db, int64_t now, int64_t *out)

@@ -65,6 +65,18 @@ kms_err kms_store_tags_remove(struct kms_db *db, const char *type, const char *i
     return KMS_OK;
 }
 
+kms_err kms_store_tags_remove_all(struct kms_db *db, const char *type, const char *id)
+{
+    static const char sql[] = "DELETE FROM tags WHERE resource_type = ? AND resource_id = ?";
+    sqlite3_stmt *st = kms_db_stmt(db, sql);
+
+    if (st == NULL)
+        return KMS_E_INTERNAL;
+    sqlite3_bind_text(st, 1, type, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
+    return kms_db_exec_stmt(db, st, "tags remove all");
+}
+
 kms_err kms_store_tags_get(struct kms_db *db, const char *type, const char *id,
                            struct kms_tag **out, size_t *count)
 {
