@@ -8,6 +8,7 @@ packages=(
   libmicrohttpd-dev libssl-dev libsqlite3-dev libcjson-dev uuid-dev libcmocka-dev libsystemd-dev
   openssl python3 sqlite3 softhsm2 opensc
   libp11-kit-dev
+  libclang-rt-14-dev
 )
 
 missing=()

@@ -26,9 +26,10 @@
  * Asserts, for every response: a body of the announced type that parses (JSON: cJSON; XML: the
  * checker of support.c), with RequestId equal to the response's; errors carry Code, Message and
  * (JSON) HttpStatus equal to the status, successes no Code (pop-core reads any Code as an error);
- * no status of 500 or above except 503 ServiceUnavailableTemporary. Security: an unsigned, badly
- * signed or stale request never succeeds, and a replayed request that succeeded once is refused
- * with SignatureNonceUsed.
+ * bodies are UTF-8; no status of 500 or above except 503 ServiceUnavailableTemporary. Security: a
+ * request the harness did not sign correctly (modes none and bad, or a Signature / Authorization
+ * the input brought itself) or signed with a stale timestamp never succeeds, and a replayed
+ * request that succeeded once is refused with SignatureNonceUsed.
  */
 #include <ftw.h>
 #include <stdarg.h>
@@ -68,7 +69,8 @@ struct fr_req {
     size_t header_count;
     enum fr_mode mode;
     bool too_large;
-    bool stale; /* the harness put a two-hour-old Timestamp in */
+    bool stale;     /* the harness put a two-hour-old Timestamp in */
+    bool signed_ok; /* the harness attached a correct signature (none, bad: it did not) */
 };
 
 /* What a response said, for the security checks. */
@@ -322,6 +324,7 @@ static void fr_sign_v1(struct fr_req *r)
                "v1 sign");
     if (r->mode == FR_BAD)
         sig[0] = sig[0] == 'A' ? 'B' : 'A';
+    r->signed_ok = r->mode != FR_BAD;
     kms_buf_append_str(&r->query, r->query.len > 0 ? "&Signature=" : "Signature=");
     kms_percent_encode(&r->query, sig, strlen(sig));
 out:
@@ -391,6 +394,7 @@ static void fr_sign_v3(struct fr_req *r)
                 sig[0] = sig[0] == '0' ? '1' : '0';
             sig_at = auth_text.data + auth_text.len - KMS_SIG_V3_HEX_LEN;
             memcpy(sig_at, sig, KMS_SIG_V3_HEX_LEN);
+            r->signed_ok = r->mode != FR_BAD && fr_header(r, "authorization") == NULL;
         }
     }
     fr_add_header_if_absent(r, "authorization", auth_text.data);
@@ -458,8 +462,9 @@ static struct fr_result fr_serve(const struct fr_req *r, cJSON **json_out)
     memset(&resp, 0, sizeof(resp));
     kms_api_serve(&req, &resp);
     res.status = resp.status;
-    FUZZ_CHECK(resp.body != NULL && resp.body_len == strlen(resp.body),
-               "body missing or with a NUL inside");
+    FUZZ_CHECK(resp.body != NULL && resp.body_len == strlen(resp.body) &&
+                   kms_utf8_valid(resp.body, resp.body_len),
+               "body missing, with a NUL inside or not UTF-8");
     FUZZ_CHECK(resp.content_type != NULL, "no content type");
     if (strncmp(resp.content_type, "text/xml", 8) == 0)
         fr_check_xml(&resp, &res);
@@ -655,7 +660,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         break;
     }
     res = fr_serve(&r, NULL);
-    if (r.mode == FR_NONE || r.mode == FR_BAD || r.stale)
+    /* Without a correct signature from the harness (none, bad, or one the input supplied
+     * itself), or with a stale timestamp, nothing may succeed. */
+    if (!r.signed_ok || r.stale)
         FUZZ_CHECK(res.status != 200, "an unsigned, badly signed or stale request succeeded");
     if (r.mode == FR_REPLAY && res.status == 200) {
         again = fr_serve(&r, NULL);
