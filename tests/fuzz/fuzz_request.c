@@ -15,6 +15,9 @@
  * $K0..$K5 key ids (AES_256, SM4, RSA_2048 encrypt, EC_P256 sign, EC_SM2 encrypt, EXTERNAL
  * AES_256 pending import), $V0..$V4 their versions, $A0 an alias of $K0, $B0 a CiphertextBlob of
  * $K0, $B1 one bound to EncryptionContext {"a":"b"}, $S0 a secret name, $N a fresh unique name.
+ * An input may hold up to four requests separated by a line "n"; later ones may use what earlier
+ * ones returned: $k the last KeyId, $v KeyVersionId, $b CiphertextBlob, $t ImportToken, and $e 32
+ * bytes of key material wrapped (RSAES_OAEP_SHA_256, or SM2PKE) under the last PublicKey.
  *
  * Signing: the harness adds whatever common parameter (Version, Timestamp, SignatureNonce,
  * AccessKeyId, SignatureMethod, SignatureVersion) or V3 header (host, x-acs-version, x-acs-date,
@@ -60,6 +63,7 @@
 #define FR_MAX_HEADERS   64
 #define FR_KEYS          6
 #define FR_REFRESH_EVERY 256
+#define FR_MAX_REQUESTS  4
 
 enum fr_mode { FR_V1, FR_V3, FR_SM3, FR_NONE, FR_BAD, FR_OLD, FR_REPLAY };
 
@@ -83,6 +87,14 @@ static struct kms_config fr_cfg;
 static char fr_dir[] = "/dev/shm/kmsd-fuzz-XXXXXX";
 static char fr_nonce_prefix[17];
 static uint64_t fr_counter;
+/* What earlier requests of the same input returned ($k $v $b $t $e), reset for every input. */
+static struct {
+    char key[KMS_ID_MAX];
+    char version[KMS_UUID_LEN];
+    char blob[1024];
+    char token[2048];
+    char wrapped[2048]; /* 32 bytes of key material wrapped under the last PublicKey */
+} fr_cap;
 static struct {
     char key[FR_KEYS][KMS_ID_MAX];
     char version[FR_KEYS][KMS_UUID_LEN];
@@ -162,7 +174,14 @@ static void fr_append_substituted(struct kms_buf *out, const char *s, size_t len
                 value = "alias/fuzz0";
             else if (kind == 'S' && n == 0)
                 value = "fuzz-secret-0";
-            else if (kind == 'N') {
+            else if (kind == 'k' || kind == 'v' || kind == 'b' || kind == 't' || kind == 'e') {
+                value = kind == 'k'   ? fr_cap.key
+                        : kind == 'v' ? fr_cap.version
+                        : kind == 'b' ? fr_cap.blob
+                        : kind == 't' ? fr_cap.token
+                                      : fr_cap.wrapped;
+                skip = 2;
+            } else if (kind == 'N') {
                 snprintf(fresh, sizeof(fresh), "fz%s%llu", fr_nonce_prefix,
                          (unsigned long long)++fr_counter);
                 value = fresh;
@@ -190,7 +209,8 @@ static bool fr_word(const char *line, size_t len, const char *word, const char *
     return true;
 }
 
-static void fr_read(struct fr_req *r, const uint8_t *data, size_t size)
+/* Reads one request, up to a line "n" or the end; returns the bytes consumed. */
+static size_t fr_read(struct fr_req *r, const uint8_t *data, size_t size)
 {
     static const struct {
         const char *name;
@@ -203,6 +223,8 @@ static void fr_read(struct fr_req *r, const uint8_t *data, size_t size)
 
     fuzz_lines_init(&lines, data, size);
     while (fuzz_lines_next(&lines, &line, &len)) {
+        if (len == 1 && line[0] == 'n')
+            break;
         if (fr_word(line, len, "m", &v, &vlen)) {
             kms_buf_reset(&r->method);
             kms_buf_append(&r->method, v, vlen);
@@ -240,6 +262,7 @@ static void fr_read(struct fr_req *r, const uint8_t *data, size_t size)
     }
     if (r->action.len > 0 && strlen(r->action.data) != r->action.len)
         kms_buf_reset(&r->action);
+    return (size_t)(lines.fl_p - (const char *)data);
 }
 
 static bool fr_is_form(const struct fr_req *r)
@@ -633,12 +656,87 @@ static void fr_init(void)
     fr_make_fixtures();
 }
 
+static void fr_capture_str(const cJSON *v, char *out, size_t size)
+{
+    if (cJSON_IsString(v) && strlen(v->valuestring) < size)
+        snprintf(out, size, "%s", v->valuestring);
+}
+
+/* Remembers ids, blobs and import parameters a successful response returned. */
+static void fr_capture(const cJSON *body)
+{
+    const cJSON *meta = cJSON_GetObjectItemCaseSensitive(body, "KeyMetadata");
+    const cJSON *pub = cJSON_GetObjectItemCaseSensitive(body, "PublicKey");
+
+    fr_capture_str(cJSON_GetObjectItemCaseSensitive(body, "KeyId"), fr_cap.key, sizeof(fr_cap.key));
+    fr_capture_str(cJSON_GetObjectItemCaseSensitive(meta, "KeyId"), fr_cap.key, sizeof(fr_cap.key));
+    fr_capture_str(cJSON_GetObjectItemCaseSensitive(body, "KeyVersionId"), fr_cap.version,
+                   sizeof(fr_cap.version));
+    fr_capture_str(cJSON_GetObjectItemCaseSensitive(
+                       cJSON_GetObjectItemCaseSensitive(body, "KeyVersion"), "KeyVersionId"),
+                   fr_cap.version, sizeof(fr_cap.version));
+    fr_capture_str(cJSON_GetObjectItemCaseSensitive(body, "CiphertextBlob"), fr_cap.blob,
+                   sizeof(fr_cap.blob));
+    fr_capture_str(cJSON_GetObjectItemCaseSensitive(body, "ImportToken"), fr_cap.token,
+                   sizeof(fr_cap.token));
+    /* GetParametersForImport: wrap 32 bytes of material as a BYOK client would. */
+    if (cJSON_IsString(pub) && strlen(pub->valuestring) < 2048) {
+        size_t len = strlen(pub->valuestring), der_len = 0;
+        uint8_t der[2048], material[32];
+        struct evp_pkey_st *pkey = NULL;
+        enum kms_key_spec spec = KMS_SPEC_NONE;
+        struct kms_buf ct = {0};
+
+        memset(material, 0x5a, sizeof(material));
+        if (kms_b64_decode(pub->valuestring, len, der, &der_len) &&
+            kms_pkey_parse_public(der, der_len, &pkey, &spec) == KMS_OK &&
+            kms_pkey_encrypt(pkey,
+                             spec == KMS_SPEC_EC_SM2 ? KMS_PK_SM2PKE : KMS_PK_RSAES_OAEP_SHA_256,
+                             material, sizeof(material), &ct) == KMS_OK &&
+            KMS_B64_ENCODED_LEN(ct.len) < sizeof(fr_cap.wrapped))
+            kms_b64_encode((uint8_t *)ct.data, ct.len, fr_cap.wrapped);
+        kms_pkey_free(pkey);
+        kms_buf_free(&ct);
+    }
+}
+
+/* Signs (or not) and serves one request of the input, with the security checks. */
+static void fr_one(struct fr_req *r)
+{
+    struct fr_result res, again;
+    cJSON *body = NULL;
+
+    switch (r->mode) {
+    case FR_V3:
+    case FR_SM3:
+        fr_sign_v3(r);
+        break;
+    case FR_NONE:
+        break;
+    default:
+        fr_sign_v1(r);
+        break;
+    }
+    res = fr_serve(r, &body);
+    /* Without a correct signature from the harness (none, bad, or one the input supplied
+     * itself), or with a stale timestamp, nothing may succeed. */
+    if (!r->signed_ok || r->stale)
+        FUZZ_CHECK(res.status != 200, "an unsigned, badly signed or stale request succeeded");
+    if (r->mode == FR_REPLAY && res.status == 200) {
+        again = fr_serve(r, NULL);
+        FUZZ_CHECK(again.status == 400 && strcmp(again.code, "SignatureNonceUsed") == 0,
+                   "a replayed request was not refused: %d %s", again.status, again.code);
+    }
+    if (res.status == 200 && body != NULL)
+        fr_capture(body);
+    cJSON_Delete(body);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static bool ready;
     static unsigned runs;
-    struct fr_req r;
-    struct fr_result res, again;
+    size_t off = 0;
 
     if (!ready) {
         fr_init();
@@ -646,29 +744,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     if (++runs % FR_REFRESH_EVERY == 0)
         fr_refresh_fixtures();
-    memset(&r, 0, sizeof(r));
-    fr_read(&r, data, size);
-    switch (r.mode) {
-    case FR_V3:
-    case FR_SM3:
-        fr_sign_v3(&r);
-        break;
-    case FR_NONE:
-        break;
-    default:
-        fr_sign_v1(&r);
-        break;
+    memset(&fr_cap, 0, sizeof(fr_cap));
+    /* Up to FR_MAX_REQUESTS requests separated by lines "n", later ones using what earlier
+     * ones returned. */
+    for (int i = 0; i < FR_MAX_REQUESTS && (i == 0 || off < size); i++) {
+        struct fr_req r;
+
+        memset(&r, 0, sizeof(r));
+        off += fr_read(&r, data + off, size - off);
+        fr_one(&r);
+        fr_req_free(&r);
     }
-    res = fr_serve(&r, NULL);
-    /* Without a correct signature from the harness (none, bad, or one the input supplied
-     * itself), or with a stale timestamp, nothing may succeed. */
-    if (!r.signed_ok || r.stale)
-        FUZZ_CHECK(res.status != 200, "an unsigned, badly signed or stale request succeeded");
-    if (r.mode == FR_REPLAY && res.status == 200) {
-        again = fr_serve(&r, NULL);
-        FUZZ_CHECK(again.status == 400 && strcmp(again.code, "SignatureNonceUsed") == 0,
-                   "a replayed request was not refused: %d %s", again.status, again.code);
-    }
-    fr_req_free(&r);
     return 0;
 }

@@ -324,6 +324,7 @@ def seeds_pkey():
         write("fuzz_pkey", "verify-ecdsa", b"\x04\x02" + hashlib.sha256(b"d").digest() +
               bytes.fromhex("3044022001" + "00" * 31 + "022001" + "00" * 31))
         write("fuzz_pkey", "roundtrip-short", b"\x05\x00hello")
+        write("fuzz_pkey", "roundtrip-sm2", b"\x05\x80a data key")
         write_dict("fuzz_pkey", ["\x30\x82", "\x30\x81", "\x02\x20", "\x02\x21\x00", "\x04\x20",
                                  "\x04\x81", "\x04\x82", "\x06\x08\x2a\x81\x1c\xcf\x55\x01\x82\x2d",
                                  "\x06\x07\x2a\x86\x48\xce\x3d\x02\x01", "\x03\x42\x00\x04"])
@@ -396,12 +397,34 @@ def seeds_request():
                             "RequireEachIncludedType=true"],
         "dry-run": ["a GenerateDataKey", "q KeyId=$K0&DryRun=true"],
     }
+    # Sequences: later requests use what earlier ones returned ($k $v $b $t $e).
+    reqs.update({
+        "seq-byok-rsa": ["a CreateKey", "q Origin=EXTERNAL&KeySpec=Aliyun_AES_256", "n",
+                         "a GetParametersForImport", "q KeyId=$k&WrappingKeySpec=RSA_2048&"
+                         "WrappingAlgorithm=RSAES_OAEP_SHA_256", "n",
+                         "a ImportKeyMaterial", "q KeyId=$k&ImportToken=$t&EncryptedKeyMaterial=$e",
+                         "n", "a Encrypt", "q KeyId=$k&Plaintext=aGk%3D"],
+        "seq-byok-sm2": ["a GetParametersForImport", "q KeyId=$K5&WrappingKeySpec=EC_SM2&"
+                         "WrappingAlgorithm=SM2PKE", "n", "s v3", "a ImportKeyMaterial",
+                         "q KeyId=$K5&ImportToken=$t&EncryptedKeyMaterial=$e&"
+                         "KeyMaterialExpireUnix=4102444800"],
+        "seq-encrypt-decrypt": ["a Encrypt", "q KeyId=$K1&Plaintext=aGk%3D&EncryptionContext.x=y",
+                                "n", "s v3", "a Decrypt", "q CiphertextBlob=$b&"
+                                "EncryptionContext=%7B%22x%22%3A%22y%22%7D"],
+        "seq-create-alias-rotate": ["a CreateKey", "q KeySpec=Aliyun_AES_128", "n", "a CreateAlias",
+                                    "q AliasName=alias/$N&KeyId=$k", "n", "a CreateKeyVersion",
+                                    "q KeyId=$k", "n", "a DescribeKeyVersion",
+                                    "q KeyId=$k&KeyVersionId=$v"],
+        "seq-data-key-reencrypt": ["a GenerateDataKeyWithoutPlaintext", "q KeyId=$A0", "n",
+                                   "a ReEncrypt", "q CiphertextBlob=$b&DestinationKeyId=$K1"],
+    })
     for k, v in reqs.items():
         write("fuzz_request", k, request(v))
     write_dict("fuzz_request", ["\nq ", "\nb ", "\nh ", "\na ", "\nm ", "\np ", "\ns ", "\nt",
                                 "s v1", "s v3", "s sm3", "s none", "s bad", "s old", "s replay",
                                 "$K0", "$K1", "$K2", "$K3", "$K4", "$K5", "$V0", "$V2", "$V3",
-                                "$V4", "$A0", "$B0", "$B1", "$S0", "$N", "alias/$N",
+                                "$V4", "$A0", "$B0", "$B1", "$S0", "$N", "alias/$N", "\nn\n",
+                                "$k", "$v", "$b", "$t", "$e",
                                 "h content-type:application/x-www-form-urlencoded",
                                 "h authorization:ACS3-HMAC-SHA256 ", "%5B%22", "%22%5D",
                                 "%7B%22", "%22%3A%22", "%22%7D", "=", "&"] + ACTIONS +
