@@ -9,6 +9,7 @@ packages=(
   openssl python3 sqlite3 curl softhsm2 opensc
   libp11-kit-dev
   libgnutls28-dev
+  libclang-rt-14-dev
 )
 
 missing=()

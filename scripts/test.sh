@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Installs dependencies, builds, and runs every test of the project:
-#   format check, unit tests (cmocka), integration tests (the real kmsd over TLS),
+#   format check, unit tests (cmocka) with the fuzz corpora replayed, a short libFuzzer run of
+#   every fuzz target, integration tests (the real kmsd over TLS),
 #   interop tests (Alibaba's official Node SDK), then unit + integration again under ASan+UBSan.
-# KMSD_SKIP_SANITIZERS=1 skips the sanitizer pass (quicker local runs).
+# KMSD_SKIP_SANITIZERS=1 skips the sanitizer pass (quicker local runs); KMSD_FUZZ_SECONDS sets
+# the seconds each fuzz target runs (default 20; 0 skips fuzzing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
@@ -17,6 +19,14 @@ step "build"
 
 step "unit tests"
 (cd build && ctest --output-on-failure)
+
+# libFuzzer targets of tests/fuzz/ (clang, ASan+UBSan), each for a short bounded time from its
+# seed corpus; scripts/fuzz.sh runs them longer. KMSD_FUZZ_SECONDS=0 skips this step.
+fuzz_seconds=${KMSD_FUZZ_SECONDS:-20}
+if [[ "$fuzz_seconds" != 0 ]]; then
+  step "fuzzing: every target of tests/fuzz for ${fuzz_seconds}s (scripts/fuzz.sh)"
+  ./scripts/fuzz.sh "$fuzz_seconds"
+fi
 
 step "integration tests"
 KMSD_BIN="$PWD/build/kmsd-test" python3 -m unittest discover -s tests/integration -p 'test_*.py' -v

@@ -36,7 +36,8 @@ kms_err kms_render_json(const cJSON *root, struct kms_buf *out);
 /*
  * Appends `<?xml version="1.0" encoding="UTF-8"?><KMS>…</KMS>` for root (an object): each member
  * becomes an element of its name, an array member named N becomes one <N> per item (none when
- * empty). Same failures as kms_render_json.
+ * empty). Same failures as kms_render_json, and a member name that cannot be written as an element
+ * name as is ([A-Za-z_][A-Za-z0-9._-]*): handlers use fixed ASCII names, so that is a bug too.
  */
 kms_err kms_render_xml(const cJSON *root, struct kms_buf *out);
 

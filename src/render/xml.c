@@ -2,8 +2,9 @@
  * xml.c - the XML response body (spec/protocol.md §8.3), only for Format=XML: a handler's cJSON
  * tree as <KMS>…</KMS>, object members as elements, array members as repeated elements.
  *
- * Element names come from handlers (ASCII identifiers) and are trusted; text is not, so every
- * string is escaped and filtered to what XML 1.0 allows.
+ * Element names come from handlers (ASCII identifiers); text does not, so every string is escaped
+ * and filtered to what XML 1.0 allows. Names are checked too (fuzz_render found that any other
+ * name went out as markup): one that is not [A-Za-z_][A-Za-z0-9._-]* fails the render.
  */
 #include <math.h>
 #include <string.h>
@@ -130,6 +131,23 @@ static kms_err kms_xml_tag(struct kms_buf *out, const char *name, bool close)
 
 static kms_err kms_xml_member(struct kms_buf *out, const char *name, const cJSON *item, int depth);
 
+/*
+ * An element name kmsd can write as is: the ASCII subset of XML's Name without ':' (no
+ * namespaces). Anything else - markup characters, spaces, non-ASCII - would change the document.
+ */
+static bool kms_xml_name_valid(const char *name)
+{
+    const char *p = name;
+
+    if (!((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || *p == '_'))
+        return false;
+    for (p++; *p != '\0'; p++)
+        if (!((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
+              *p == '_' || *p == '.' || *p == '-'))
+            return false;
+    return true;
+}
+
 /* What goes between an element's tags: child elements for an object, text for a scalar. */
 static kms_err kms_xml_content(struct kms_buf *out, const cJSON *item, int depth)
 {
@@ -179,7 +197,7 @@ static kms_err kms_xml_member(struct kms_buf *out, const char *name, const cJSON
     int type = item->type & 0xff;
     kms_err rc;
 
-    if (name == NULL || name[0] == '\0')
+    if (name == NULL || !kms_xml_name_valid(name))
         return KMS_E_INTERNAL;
     /* Depth counts containers as kms_render_json does: the root is 0, its members 1. */
     if ((type == cJSON_Array || type == cJSON_Object) && depth > KMS_RENDER_MAX_DEPTH)

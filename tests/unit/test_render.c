@@ -262,6 +262,49 @@ static void test_member_names(void **state)
     cJSON_Delete(tree);
 }
 
+/*
+ * Regression (fuzz_render): a member name that is not an XML name used to be written as markup,
+ * e.g. "Keota/lCount" gave <Keota/lCount>2</Keota/lCount>. Such names now fail the XML render
+ * and leave the buffer as it was; JSON still escapes any name.
+ */
+static void test_xml_member_names_checked(void **state)
+{
+    static const char *const bad[] = {"Keota/lCount", "a b", "a<b", "a>b", "a&b", "a\"b", "1a",
+                                      "-a",           ".a",  "",    "中",  "a:b", "a\tb", "x\x7f"};
+    static const char *const good[] = {"A", "_", "a.b-c_d", "KeyId", "z9"};
+    struct kms_buf b = {0};
+
+    (void)state;
+    assert_int_equal(kms_buf_append_str(&b, "prefix|"), KMS_OK);
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        cJSON *tree = cJSON_CreateObject();
+        cJSON *inner = cJSON_AddObjectToObject(tree, "Outer");
+
+        /* Deep inside a valid tree, and inside an empty array: still refused. */
+        cJSON_AddStringToObject(inner, bad[i], "2");
+        assert_int_equal(kms_render_xml(tree, &b), KMS_E_INTERNAL);
+        assert_string_equal(b.data, "prefix|");
+        assert_int_equal(b.len, 7);
+        cJSON_DeleteItemFromObject(inner, bad[i]);
+        cJSON_AddArrayToObject(inner, bad[i]);
+        assert_int_equal(kms_render_xml(tree, &b), KMS_E_INTERNAL);
+        assert_string_equal(b.data, "prefix|");
+        cJSON_Delete(tree);
+    }
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        cJSON *tree = cJSON_CreateObject();
+        char want[128];
+
+        cJSON_AddStringToObject(tree, good[i], "v");
+        snprintf(want, sizeof(want), XML_DECL "<KMS><%s>v</%s></KMS>", good[i], good[i]);
+        kms_buf_reset(&b);
+        assert_int_equal(kms_render_xml(tree, &b), KMS_OK);
+        assert_string_equal(b.data, want);
+        cJSON_Delete(tree);
+    }
+    kms_buf_free(&b);
+}
+
 /* Items added by reference or with a constant key carry flag bits above the type byte. */
 static void test_reference_items(void **state)
 {
@@ -484,6 +527,7 @@ int main(void)
         cmocka_unit_test(test_string_escaping),
         cmocka_unit_test(test_string_utf8),
         cmocka_unit_test(test_member_names),
+        cmocka_unit_test(test_xml_member_names_checked),
         cmocka_unit_test(test_reference_items),
         cmocka_unit_test(test_json_string_helper),
         cmocka_unit_test(test_json_round_trip),
