@@ -131,15 +131,16 @@ kms_err kms_params_parse(struct kms_params *p, const char *text, size_t len,
     if (rc != KMS_OK)
         return rc;
     /*
-     * Decoding never lengthens text and each segment gains at most one NUL (its "=" becomes
-     * the other), so len + segments bytes hold every decoded name and value.
+     * Decoding never lengthens text and a segment's decoded name and value need two NULs:
+     * its "=" makes room for one, and a bare "name" has no "=", so len + 2 * segments bytes
+     * always suffice (the "&" separators are spare room).
      */
-    if (len > SIZE_MAX - sizeof(*block) - segments)
+    if (segments > (SIZE_MAX - sizeof(*block) - len) / 2)
         return KMS_E_INTERNAL;
-    block = malloc(sizeof(*block) + len + segments);
+    block = malloc(sizeof(*block) + len + 2 * segments);
     if (block == NULL)
         return KMS_E_INTERNAL;
-    block->pb_size = len + segments;
+    block->pb_size = len + 2 * segments;
     block->pb_next = p->blocks;
     p->blocks = block;
     while (start < len && rc == KMS_OK) {

@@ -145,6 +145,26 @@ static void test_empty_values_and_segments(void **state)
     kms_params_free(&p);
 }
 
+/* Bare names need two NULs each and have no "=" to give one up: the tightest decoding space. */
+static void test_bare_names_only(void **state)
+{
+    static const struct {
+        const char *text, *last;
+        size_t count;
+    } cases[] = {{"a", "a", 1}, {"a&b", "b", 2}, {"ab&c&d", "d", 3}, {"Flag&&x&yz", "yz", 3}};
+    struct kms_params p;
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        parse_ok(&p, cases[i].text, NULL);
+        assert_int_equal(p.count, cases[i].count);
+        assert_string_equal(value_of(&p, cases[i].last), "");
+        for (size_t j = 0; j < p.count; j++)
+            assert_int_equal(p.items[j].value[p.items[j].value_len], '\0');
+        kms_params_free(&p);
+    }
+}
+
 static void test_duplicates(void **state)
 {
     struct kms_params p;
@@ -294,6 +314,7 @@ int main(void)
         cmocka_unit_test(test_escapes_and_utf8),
         cmocka_unit_test(test_malformed_rejected),
         cmocka_unit_test(test_empty_values_and_segments),
+        cmocka_unit_test(test_bare_names_only),
         cmocka_unit_test(test_duplicates),
         cmocka_unit_test(test_order_and_sources),
         cmocka_unit_test(test_find),
