@@ -22,6 +22,7 @@
 #include "kms/clock.h"
 #include "kms/config.h"
 #include "kms/crypto.h"
+#include "kms/harden.h"
 #include "kms/http.h"
 #include "kms/log.h"
 #include "kms/store.h"
@@ -150,6 +151,9 @@ int main(int argc, char **argv)
     kms_parse_flags(argc, argv, &cfg);
     /* Everything kmsd creates (database, keys, certificates) is for its own user only. */
     umask(077);
+    /* Before any secret is read: no core dumps, no ptrace, optionally no swap. */
+    if (kms_harden_process(&cfg) != KMS_OK || kms_harden_lock_memory(&cfg) != KMS_OK)
+        kms_fatal("harden: cannot protect the process (the line above says why)");
     signal(SIGPIPE, SIG_IGN);
     /* Every thread started from here on inherits the mask; main waits for them with sigwait. */
     sigemptyset(&signals);
@@ -159,6 +163,8 @@ int main(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &signals, NULL);
 
     kms_prepare_data_dir(&cfg);
+    if (kms_harden_check_files(&cfg) != KMS_OK)
+        kms_fatal("harden: refusing to start (the line above says why)");
     if (cfg.insecure_plain_http)
         kms_log_warn("UNSAFE: serving plain HTTP without TLS (insecure_plain_http); requests, "
                      "plaintexts and data keys cross the network unencrypted. Local debugging "

@@ -155,8 +155,11 @@ static kms_err kms_auth_nonce(struct kms_call *call, const char *id, const char 
                               const char *param, time_t signed_at)
 {
     time_t now = time(NULL);
-    /* A replay is possible while the request's timestamp is inside the window. */
-    int64_t expires = (int64_t)(signed_at > now ? signed_at : now) + kms_auth_cfg->timestamp_window;
+    /*
+     * A replay is possible while the request's timestamp is inside the window, that is until
+     * signed_at + window (kms_auth_check_time refuses it after that): remembered exactly so long.
+     */
+    int64_t expires = (int64_t)signed_at + kms_auth_cfg->timestamp_window;
 
     if (nonce == NULL || nonce[0] == '\0') {
         if (kms_auth_cfg->require_nonce)
@@ -218,7 +221,7 @@ static kms_err kms_auth_v1(struct kms_call *call)
     if (rc == KMS_OK)
         rc = kms_auth_nonce(call, id, kms_arg(call, "SignatureNonce"), "SignatureNonce", signed_at);
     kms_credential_put(cred);
-    kms_buf_free(&sts);
+    kms_buf_free_secret(&sts); /* holds every parameter, percent-encoded */
     return rc;
 }
 
@@ -252,7 +255,7 @@ static kms_err kms_auth_v3(struct kms_call *call)
                             kms_request_header(call->req, "x-acs-signature-nonce"),
                             "x-acs-signature-nonce", signed_at);
     kms_credential_put(cred);
-    kms_buf_free(&sts);
+    kms_buf_free_secret(&sts); /* holds every parameter, percent-encoded */
     return rc;
 }
 

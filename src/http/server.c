@@ -36,6 +36,7 @@ struct kms_server {
 /* Per-request state, created when the request line arrives. */
 struct kms_http_req {
     char *hr_uri; /* raw URI (path?query), NULL when over the limit */
+    size_t hr_uri_len;
     bool hr_started;
     bool hr_too_large;
     struct kms_buf hr_body;
@@ -49,15 +50,32 @@ struct kms_http_body {
     char hb_data[];
 };
 
+/* Frees a string after wiping it: request lines and headers can carry secrets. */
+static void kms_http_free_wiped(char *s)
+{
+    if (s == NULL)
+        return;
+    OPENSSL_cleanse(s, strlen(s));
+    free(s);
+}
+
 static void kms_http_req_free(struct kms_http_req *r)
 {
     if (r == NULL)
         return;
-    free(r->hr_uri);
+    /*
+     * The raw URI holds every parameter of an SDK request, percent-encoded: plaintexts, secret
+     * values, data keys. Wiped whole, including the part after the '?' that kms_http_respond
+     * cut off with a NUL.
+     */
+    if (r->hr_uri != NULL) {
+        OPENSSL_cleanse(r->hr_uri, r->hr_uri_len);
+        free(r->hr_uri);
+    }
     kms_buf_free_secret(&r->hr_body);
     for (size_t i = 0; i < r->hr_header_count; i++) {
-        free(r->hr_headers[i].name);
-        free(r->hr_headers[i].value);
+        kms_http_free_wiped(r->hr_headers[i].name);
+        kms_http_free_wiped(r->hr_headers[i].value);
     }
     free(r);
 }
@@ -69,10 +87,11 @@ static void *kms_http_uri_cb(void *cls, const char *uri, struct MHD_Connection *
 
     if (r == NULL)
         return NULL;
-    if (strlen(uri) > srv->srv_cfg->max_url_bytes)
+    r->hr_uri_len = strlen(uri);
+    if (r->hr_uri_len > srv->srv_cfg->max_url_bytes)
         r->hr_too_large = true;
     else
-        r->hr_uri = strdup(uri);
+        r->hr_uri = kms_strndup(uri, r->hr_uri_len);
     return r;
 }
 
@@ -97,8 +116,8 @@ static enum MHD_Result kms_http_collect_header(void *cls, enum MHD_ValueKind kin
     h->name = strdup(key);
     h->value = strdup(value ? value : "");
     if (h->name == NULL || h->value == NULL) {
-        free(h->name);
-        free(h->value);
+        kms_http_free_wiped(h->name);
+        kms_http_free_wiped(h->value);
         return MHD_NO;
     }
     for (char *p = h->name; *p; p++)

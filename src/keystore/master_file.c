@@ -1,13 +1,13 @@
 /*
  * master_file.c - the master key as a 32-byte file (created 0600 on first start) or a systemd
- * credential, held in locked memory for the life of the process.
+ * credential, held on locked pages excluded from core dumps (kms_secure_alloc) for the life of
+ * the process.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -16,6 +16,7 @@
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
 
+#include "kms/harden.h"
 #include "kms/log.h"
 #include "master.h"
 
@@ -127,9 +128,7 @@ static void kms_master_file_close(struct kms_master *m)
 
     if (mf == NULL)
         return;
-    OPENSSL_cleanse(mf, sizeof(*mf));
-    munlock(mf, sizeof(*mf));
-    free(mf);
+    kms_secure_free(mf, sizeof(*mf));
 }
 
 static const struct kms_master_ops kms_master_file_ops = {
@@ -143,13 +142,12 @@ static const struct kms_master_ops kms_master_file_ops = {
 kms_err kms_master_file_open(const char *path, struct kms_master **out)
 {
     static const char label[] = "kmsd material fingerprint v1";
-    struct kms_master_file *mf = calloc(1, sizeof(*mf));
+    /* Pages of its own: locked out of swap where the system allows, never in a core dump. */
+    struct kms_master_file *mf = kms_secure_alloc(sizeof(*mf));
     unsigned int mac_len = 0;
 
     if (mf == NULL)
         return KMS_E_INTERNAL;
-    /* Keep the master key out of swap where the system allows it. */
-    mlock(mf, sizeof(*mf));
     mf->mf_base.m_ops = &kms_master_file_ops;
     if (kms_master_file_read(path, mf->mf_key) != KMS_OK ||
         HMAC(EVP_sha256(), mf->mf_key, sizeof(mf->mf_key), (const unsigned char *)label,

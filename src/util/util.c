@@ -25,9 +25,19 @@ kms_err kms_buf_reserve(struct kms_buf *b, size_t extra)
     cap = b->cap ? b->cap : 64;
     while (cap < need)
         cap = cap > SIZE_MAX / 2 ? need : cap * 2;
-    p = realloc(b->data, cap);
+    /*
+     * Not realloc: a buffer may hold plaintext or key material, and realloc would leave the old
+     * copy behind in freed memory whenever it moves the block. Copy, wipe, free instead.
+     */
+    p = malloc(cap);
     if (p == NULL)
         return KMS_E_INTERNAL;
+    if (b->data != NULL) {
+        memcpy(p, b->data, b->len);
+        OPENSSL_cleanse(b->data, b->cap);
+        free(b->data);
+    }
+    p[b->len] = '\0';
     b->data = p;
     b->cap = cap;
     return KMS_OK;
