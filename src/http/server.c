@@ -9,10 +9,13 @@
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include <microhttpd.h>
 #include <openssl/crypto.h>
@@ -21,6 +24,19 @@
 #include "kms/config.h"
 #include "kms/http.h"
 #include "kms/log.h"
+
+/*
+ * libmicrohttpd's own messages (a refused connection, a failed TLS handshake) go through kmsd's
+ * log, at most KMS_HTTP_LOG_BURST per KMS_HTTP_LOG_WINDOW seconds: a flood of connections must
+ * not become a flood of log lines. How many were dropped is said with the next one let through.
+ */
+#define KMS_HTTP_LOG_BURST  20
+#define KMS_HTTP_LOG_WINDOW 10
+
+static pthread_mutex_t kms_http_log_mu = PTHREAD_MUTEX_INITIALIZER;
+static time_t kms_http_log_start;
+static unsigned kms_http_log_count;
+static unsigned long kms_http_log_dropped;
 
 /* Headers beyond the request line take a little memory of their own in MHD's pool. */
 #define KMS_HTTP_HEADER_ALLOWANCE (64 * 1024)
@@ -78,6 +94,38 @@ static void kms_http_req_free(struct kms_http_req *r)
         kms_http_free_wiped(r->hr_headers[i].value);
     }
     free(r);
+}
+
+static void kms_http_log(void *cls, const char *fmt, va_list ap)
+{
+    char msg[512];
+    unsigned long dropped = 0;
+    time_t now = time(NULL);
+    bool emit;
+    size_t n;
+
+    pthread_mutex_lock(&kms_http_log_mu);
+    if (now - kms_http_log_start >= KMS_HTTP_LOG_WINDOW) {
+        dropped = kms_http_log_dropped;
+        kms_http_log_dropped = 0;
+        kms_http_log_start = now;
+        kms_http_log_count = 0;
+    }
+    emit = kms_http_log_count < KMS_HTTP_LOG_BURST;
+    if (emit)
+        kms_http_log_count++;
+    else
+        kms_http_log_dropped++;
+    pthread_mutex_unlock(&kms_http_log_mu);
+    if (dropped > 0)
+        kms_log_warn("http: %lu more libmicrohttpd messages were suppressed", dropped);
+    if (!emit)
+        return;
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    n = strlen(msg);
+    while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
+        msg[--n] = '\0';
+    kms_log_warn("http: %s", msg);
 }
 
 static void *kms_http_uri_cb(void *cls, const char *uri, struct MHD_Connection *conn)
@@ -346,6 +394,7 @@ kms_err kms_server_start(const struct kms_config *cfg, struct kms_server **out, 
     opts[n++] = (struct MHD_OptionItem){
         MHD_OPTION_CONNECTION_MEMORY_LIMIT,
         (intptr_t)(cfg->max_url_bytes * 2 + KMS_HTTP_HEADER_ALLOWANCE), NULL};
+    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)kms_http_log, NULL};
     opts[n++] =
         (struct MHD_OptionItem){MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)kms_http_uri_cb, srv};
     opts[n++] =
