@@ -113,7 +113,7 @@ class Server:
     """A kmsd process with its own data directory; a context manager."""
 
     def __init__(self, data_dir=None, config=None, env=None, admin=(ADMIN_ID, ADMIN_SECRET),
-                 extra_args=(), binary_path=None):
+                 extra_args=(), binary_path=None, wrap=()):
         self.owns_dir = data_dir is None
         self.data_dir = data_dir or tempfile.mkdtemp(prefix="kmsd-it-")
         self.config_text = DEFAULT_CONFIG if config is None else config
@@ -125,6 +125,7 @@ class Server:
         self.env.update(env or {})
         self.access_key_id, self.access_key_secret = admin or (ADMIN_ID, ADMIN_SECRET)
         self.extra_args = list(extra_args)
+        self.wrap = list(wrap)  # a command kmsd runs under in this test (e.g. setpriv), before KMSD_WRAPPER
         self.binary = binary_path or binary()
         self.proc = None
         self.drain = None
@@ -140,7 +141,7 @@ class Server:
     # -- process --------------------------------------------------------------------------
     def start(self, timeout=30):
         timeout *= timeout_scale()
-        args = wrapper() + [self.binary, "--data-dir", self.data_dir, "--listen", "127.0.0.1:0"]
+        args = self.wrap + wrapper() + [self.binary, "--data-dir", self.data_dir, "--listen", "127.0.0.1:0"]
         if self.config_text is not None:
             path = os.path.join(os.path.dirname(self.data_dir), os.path.basename(self.data_dir) + ".conf")
             with open(path, "w") as f:
@@ -164,8 +165,12 @@ class Server:
                 self.drain.start()
                 return self
         self.proc.kill()
+        status = self.proc.wait()
+        self.proc.stdout.close()
+        self.proc = None
+        self.stderr.close()
         raise RuntimeError("kmsd did not become ready (exit %s): %s\n%s" %
-                           (self.proc.poll(), line, self.stderr_text()))
+                           (status, line, self.stderr_text()))
 
     def stop(self, sig=signal.SIGTERM, timeout=30):
         """Stops kmsd and returns its exit status."""
