@@ -178,6 +178,7 @@ int main(int argc, char **argv)
         kms_fatal("store: cannot open the database %s", db_path);
     if (kms_credentials_bootstrap(kms_store_thread(), kms_clock_now()) != KMS_OK)
         kms_fatal("auth: cannot set up the admin access key");
+    kms_harden_scrub_env("KMSD_ADMIN_ACCESS_KEY_SECRET"); /* read once, on first start */
     if (kms_api_init(&cfg) != KMS_OK)
         kms_fatal("api: cannot initialise");
     if (kms_maintenance_start(&cfg) != KMS_OK)

@@ -43,6 +43,13 @@ kms_err kms_harden_private_file(const char *path); /* an absent file is fine */
 kms_err kms_harden_key_file(const char *path, const char *what);
 
 /*
+ * Overwrites the value of an environment variable in place, then removes it: a secret handed
+ * over in the environment (KMSD_ADMIN_ACCESS_KEY_SECRET) is not left in the process's
+ * environment block, which is also what /proc/<pid>/environ shows.
+ */
+void kms_harden_scrub_env(const char *name);
+
+/*
  * size bytes of zeroed memory on pages of their own, locked (mlock, where RLIMIT_MEMLOCK
  * allows; a warning otherwise) and excluded from core dumps (MADV_DONTDUMP). For long-lived
  * secrets such as the master key. NULL when out of memory. Free with kms_secure_free.

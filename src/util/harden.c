@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
@@ -192,6 +193,15 @@ kms_err kms_harden_check_files(const struct kms_config *cfg)
     if (!cfg->insecure_plain_http && kms_harden_key_file(cfg->tls_key_file, "TLS key") != KMS_OK)
         return KMS_E_INTERNAL;
     return KMS_OK;
+}
+
+void kms_harden_scrub_env(const char *name)
+{
+    char *value = getenv(name);
+
+    if (value != NULL)
+        OPENSSL_cleanse(value, strlen(value));
+    unsetenv(name);
 }
 
 /* kms_secure_alloc's mapping: whole pages, so that madvise and mlock cover nothing else. */
