@@ -134,6 +134,18 @@ void kms_auth_flush(bool all)
         if (!all && total >= KMS_NONCE_FLUSH_BATCH)
             break;
     }
+    {
+        /* Entries whose queue was full still guard against replays, but not after a crash. */
+        static uint64_t reported;
+        uint64_t dropped = kms_nonce_drain_dropped(kms_nonces);
+
+        if (dropped > reported) {
+            kms_log_warn("auth: %llu replay-cache entries found the flush queue full and will not "
+                         "survive a crash",
+                         (unsigned long long)(dropped - reported));
+            reported = dropped;
+        }
+    }
 }
 
 /* Timestamp / x-acs-date: present, well-formed, within the window of the real clock. */
