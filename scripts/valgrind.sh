@@ -41,7 +41,7 @@ fi
 
 command -v valgrind >/dev/null || { echo "valgrind.sh: valgrind is not installed" >&2; exit 1; }
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Debug -DKMS_SANITIZE=OFF >/dev/null
-cmake --build "$build" -j2 --target kmsd-test >/dev/null
+cmake --build "$build" -j2 --target kmsd-test kms-sign >/dev/null
 
 logs=$(mktemp -d /tmp/kmsd-valgrind.XXXXXX)
 supp=$PWD/scripts/valgrind.supp
