@@ -31,6 +31,7 @@
 #include "kms/config.h"
 #include "kms/crypto.h"
 #include "kms/daemon.h"
+#include "kms/harden.h"
 #include "kms/http.h"
 #include "kms/log.h"
 #include "kms/store.h"
@@ -245,6 +246,9 @@ int main(int argc, char **argv)
     kms_parse_flags(argc, argv, &cfg);
     /* Everything kmsd creates (database, keys, certificates) is for its own user only. */
     umask(077);
+    /* Before any secret is read: no core dumps, no ptrace, optionally no swap. */
+    if (kms_harden_process(&cfg) != KMS_OK || kms_harden_lock_memory(&cfg) != KMS_OK)
+        kms_fatal("harden: cannot protect the process (the line above says why)");
     signal(SIGPIPE, SIG_IGN);
     /* Every thread started from here on inherits the mask; main waits for them with sigwait. */
     sigemptyset(&kms_signals);
@@ -257,6 +261,8 @@ int main(int argc, char **argv)
     tls = !cfg.insecure_plain_http || (cfg.admin_listen[0] != '\0' && cfg.admin_tls);
     if (tls)
         kms_prepare_tls(&cfg);
+    if (kms_harden_check_files(&cfg) != KMS_OK)
+        kms_fatal("harden: refusing to start (the line above says why)");
     if (cfg.insecure_plain_http)
         kms_log_warn("UNSAFE: serving plain HTTP without TLS (insecure_plain_http); requests, "
                      "plaintexts and data keys cross the network unencrypted. Local debugging "
@@ -274,6 +280,7 @@ int main(int argc, char **argv)
     kms_check_master_key_matches(&cfg);
     if (kms_credentials_bootstrap(kms_store_thread(), kms_clock_now()) != KMS_OK)
         kms_fatal("auth: cannot set up the admin access key");
+    kms_harden_scrub_env("KMSD_ADMIN_ACCESS_KEY_SECRET"); /* read once, on first start */
     if (kms_api_init(&cfg) != KMS_OK)
         kms_fatal("api: cannot initialise");
     if (kms_audit_start(&cfg) != KMS_OK)

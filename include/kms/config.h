@@ -23,6 +23,7 @@ struct kms_config {
     size_t max_url_bytes;       /* longest request line accepted (the SDKs put everything there) */
     size_t max_body_bytes;      /* longest request body accepted */
     bool insecure_plain_http;   /* UNSAFE: serve plain HTTP, for local debugging only */
+    bool lock_memory;           /* mlockall at start: no page of kmsd is ever swapped out */
     char region[KMS_CONFIG_STR];
     char account_id[KMS_CONFIG_STR];
     char host_id[KMS_CONFIG_STR]; /* HostId in error bodies */

@@ -326,7 +326,11 @@ static void kms_api_render_error(struct kms_call *call, kms_err err, struct kms_
         resp->status = 500;
         call->xml = false;
     }
+    /* A SignatureDoesNotMatch message quotes the StringToSign: every parameter of the request. */
+    kms_cjson_wipe(root);
     cJSON_Delete(root);
+    if (message != NULL)
+        OPENSSL_cleanse(message, message_size);
     free(message);
 }
 
@@ -369,5 +373,5 @@ void kms_api_serve(const struct kms_request *req, struct kms_response *resp)
     kms_cjson_wipe(call.out);
     cJSON_Delete(call.out);
     kms_params_free(&call.params);
-    kms_buf_free(&call.detail);
+    kms_buf_free_secret(&call.detail); /* may quote the StringToSign */
 }

@@ -156,6 +156,18 @@ void kms_auth_flush(bool all)
     free(batch);
     free(hashes);
     free(expires);
+    {
+        /* Entries whose queue was full still guard against replays, but not after a crash. */
+        static uint64_t reported;
+        uint64_t dropped = kms_nonce_drain_dropped(kms_nonces);
+
+        if (dropped > reported) {
+            kms_log_warn("auth: %llu replay-cache entries found the flush queue full and will not "
+                         "survive a crash",
+                         (unsigned long long)(dropped - reported));
+            reported = dropped;
+        }
+    }
 }
 
 /* Timestamp / x-acs-date: present, well-formed, within the window of the real clock. */
@@ -177,8 +189,11 @@ static kms_err kms_auth_nonce(struct kms_call *call, const char *id, const char 
                               const char *param, time_t signed_at)
 {
     time_t now = time(NULL);
-    /* A replay is possible while the request's timestamp is inside the window. */
-    int64_t expires = (int64_t)(signed_at > now ? signed_at : now) + kms_auth_cfg->timestamp_window;
+    /*
+     * A replay is possible while the request's timestamp is inside the window, that is until
+     * signed_at + window (kms_auth_check_time refuses it after that): remembered exactly so long.
+     */
+    int64_t expires = (int64_t)signed_at + kms_auth_cfg->timestamp_window;
 
     if (nonce == NULL || nonce[0] == '\0') {
         if (kms_auth_cfg->require_nonce)

@@ -15,6 +15,8 @@
 #include <malloc.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <pthread.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -31,6 +33,19 @@
 #include "kms/config.h"
 #include "kms/http.h"
 #include "kms/log.h"
+
+/*
+ * libmicrohttpd's own messages (a refused connection, a failed TLS handshake) go through kmsd's
+ * log, at most KMS_HTTP_LOG_BURST per KMS_HTTP_LOG_WINDOW seconds: a flood of connections must
+ * not become a flood of log lines. How many were dropped is said with the next one let through.
+ */
+#define KMS_HTTP_LOG_BURST  20
+#define KMS_HTTP_LOG_WINDOW 10
+
+static pthread_mutex_t kms_http_log_mu = PTHREAD_MUTEX_INITIALIZER;
+static time_t kms_http_log_start;
+static unsigned kms_http_log_count;
+static unsigned long kms_http_log_dropped;
 
 /*
  * What libmicrohttpd's pool needs beside the request line: the header lines (an SDK sends well
@@ -55,6 +70,7 @@ struct kms_server {
 /* Per-request state, created when the request line arrives. */
 struct kms_http_req {
     char *hr_uri; /* raw URI (path?query), NULL when over the limit */
+    size_t hr_uri_len;
     bool hr_started;
     bool hr_too_large;
     bool hr_refused; /* arrived after the graceful stop's wait: closed unanswered */
@@ -73,13 +89,53 @@ static void kms_http_req_free(struct kms_http_req *r)
 {
     if (r == NULL)
         return;
-    free(r->hr_uri);
+    /*
+     * The raw URI holds every parameter of an SDK request, percent-encoded: plaintexts, secret
+     * values, data keys. Wiped whole, including the part after the '?' that kms_http_respond
+     * cut off with a NUL.
+     */
+    if (r->hr_uri != NULL) {
+        OPENSSL_cleanse(r->hr_uri, r->hr_uri_len);
+        free(r->hr_uri);
+    }
     kms_buf_free_secret(&r->hr_body);
     /* Headers may carry credentials (x-acs-security-token). */
     if (r->hr_text != NULL)
         OPENSSL_cleanse(r->hr_text, r->hr_text_used);
     free(r->hr_spill);
     free(r);
+}
+
+static void kms_http_log(void *cls, const char *fmt, va_list ap)
+{
+    char msg[512];
+    unsigned long dropped = 0;
+    time_t now = time(NULL);
+    bool emit;
+    size_t n;
+
+    pthread_mutex_lock(&kms_http_log_mu);
+    if (now - kms_http_log_start >= KMS_HTTP_LOG_WINDOW) {
+        dropped = kms_http_log_dropped;
+        kms_http_log_dropped = 0;
+        kms_http_log_start = now;
+        kms_http_log_count = 0;
+    }
+    emit = kms_http_log_count < KMS_HTTP_LOG_BURST;
+    if (emit)
+        kms_http_log_count++;
+    else
+        kms_http_log_dropped++;
+    pthread_mutex_unlock(&kms_http_log_mu);
+    if (dropped > 0)
+        kms_log_warn("http: %lu more libmicrohttpd messages were suppressed", dropped);
+    if (!emit)
+        return;
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    n = strlen(msg);
+    while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
+        msg[--n] = '\0';
+    kms_log_warn("http: %s", msg);
 }
 
 static void *kms_http_uri_cb(void *cls, const char *uri, struct MHD_Connection *conn)
@@ -92,10 +148,11 @@ static void *kms_http_uri_cb(void *cls, const char *uri, struct MHD_Connection *
     memset(r, 0, offsetof(struct kms_http_req, hr_headers));
     atomic_fetch_add(&srv->srv_in_flight, 1);
     r->hr_refused = atomic_load(&srv->srv_refusing);
-    if (strlen(uri) > srv->srv_cfg->max_url_bytes)
+    r->hr_uri_len = strlen(uri);
+    if (r->hr_uri_len > srv->srv_cfg->max_url_bytes)
         r->hr_too_large = true;
     else
-        r->hr_uri = strdup(uri);
+        r->hr_uri = kms_strndup(uri, r->hr_uri_len);
     return r;
 }
 
@@ -412,6 +469,7 @@ kms_err kms_server_start(const struct kms_config *cfg, struct kms_server **out, 
     opts[n++] =
         (struct MHD_OptionItem){MHD_OPTION_CONNECTION_MEMORY_LIMIT,
                                 (intptr_t)(cfg->max_url_bytes + KMS_HTTP_HEADER_ALLOWANCE), NULL};
+    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)kms_http_log, NULL};
     opts[n++] =
         (struct MHD_OptionItem){MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)kms_http_uri_cb, srv};
     opts[n++] =

@@ -1,6 +1,7 @@
 /*
  * master_file.c - the master key as a file (created 0600 on first start) or a systemd
- * credential, held in locked memory for the life of the process.
+ * credential, held on locked pages excluded from core dumps (kms_secure_alloc) for the life of
+ * the process.
  *
  * The file holds 32 bytes, the master key, from which the BYOK fingerprint key is derived; or,
  * after kmsadm rotate-master-key, 64 bytes: the new master key, then the fingerprint key carried
@@ -21,6 +22,7 @@
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
 
+#include "kms/harden.h"
 #include "kms/log.h"
 #include "master.h"
 
@@ -140,9 +142,7 @@ static void kms_master_file_close(struct kms_master *m)
 
     if (mf == NULL)
         return;
-    OPENSSL_cleanse(mf, sizeof(*mf));
-    munlock(mf, sizeof(*mf));
-    free(mf);
+    kms_secure_free(mf, sizeof(*mf));
 }
 
 static const struct kms_master_ops kms_master_file_ops = {
@@ -156,7 +156,8 @@ static const struct kms_master_ops kms_master_file_ops = {
 kms_err kms_master_file_open(const char *path, struct kms_master **out)
 {
     static const char label[] = "kmsd material fingerprint v1";
-    struct kms_master_file *mf = calloc(1, sizeof(*mf));
+    /* Pages of its own: locked out of swap where the system allows, never in a core dump. */
+    struct kms_master_file *mf = kms_secure_alloc(sizeof(*mf));
     uint8_t file[KMS_MASTER_FILE_MAX];
     unsigned int mac_len = 0;
     bool carried = false;
@@ -164,8 +165,7 @@ kms_err kms_master_file_open(const char *path, struct kms_master **out)
 
     if (mf == NULL)
         return KMS_E_INTERNAL;
-    /* Keep the master key out of swap where the system allows it. */
-    mlock(mf, sizeof(*mf));
+    /* The file's bytes pass through the stack: keep them out of swap too. */
     mlock(file, sizeof(file));
     mf->mf_base.m_ops = &kms_master_file_ops;
     rc = kms_master_file_read(path, file, &carried);

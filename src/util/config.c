@@ -60,6 +60,7 @@ static const struct kms_setting kms_settings[] = {
     KMS_SIZE("server", "max_url_bytes", max_url_bytes, 8192, 16 * 1024 * 1024),
     KMS_SIZE("server", "max_body_bytes", max_body_bytes, 8192, 16 * 1024 * 1024),
     KMS_BOOL("server", "insecure_plain_http", insecure_plain_http),
+    KMS_BOOL("server", "lock_memory", lock_memory),
     KMS_STR("server", "region", region),
     KMS_STR("server", "account_id", account_id),
     KMS_STR("server", "host_id", host_id),
@@ -109,7 +110,7 @@ void kms_config_defaults(struct kms_config *cfg)
     cfg->listen_port = 8443;
     cfg->threads = cores > 0 ? (int)cores : 2;
     cfg->max_connections = 4096;
-    cfg->max_connections_per_ip = 0;
+    cfg->max_connections_per_ip = 256;
     cfg->connection_timeout = 60;
     cfg->max_url_bytes = 128 * 1024;
     cfg->max_body_bytes = 128 * 1024;

@@ -11,6 +11,10 @@ Standard library only. A test does:
 Environment:
     KMSD_BIN      path of the kmsd binary to run (default: build/kmsd-test)
     KMSD_KEEP     keep temp data directories after the test (debugging)
+    KMSD_WRAPPER  a command kmsd is run under, split like a shell would (e.g.
+                  "valgrind --leak-check=full --error-exitcode=99"); scripts/valgrind.sh sets it
+    KMSD_TIMEOUT_SCALE  multiplies the harness's start/stop/request timeouts (default 1; a slow
+                  wrapper such as valgrind needs 10 or more)
 """
 
 import base64
@@ -21,6 +25,7 @@ import json
 import os
 import re
 import secrets
+import shlex
 import shutil
 import signal
 import ssl
@@ -41,6 +46,19 @@ DEFAULT_CONFIG = "[auth]\nreplay_cache_capacity = 200000\n"
 
 def binary():
     return os.environ.get("KMSD_BIN", os.path.join(ROOT, "build", "kmsd-test"))
+
+
+def wrapper():
+    """The command kmsd runs under (KMSD_WRAPPER), as an argument list; [] for none."""
+    return shlex.split(os.environ.get("KMSD_WRAPPER", ""))
+
+
+def timeout_scale():
+    """How much slower than normal kmsd is expected to be (KMSD_TIMEOUT_SCALE)."""
+    try:
+        return max(1.0, float(os.environ.get("KMSD_TIMEOUT_SCALE", "1")))
+    except ValueError:
+        return 1.0
 
 
 def percent_encode(s):
@@ -95,7 +113,7 @@ class Server:
     """A kmsd process with its own data directory; a context manager."""
 
     def __init__(self, data_dir=None, config=None, env=None, admin=(ADMIN_ID, ADMIN_SECRET),
-                 extra_args=(), binary_path=None):
+                 extra_args=(), binary_path=None, wrap=()):
         self.owns_dir = data_dir is None
         self.data_dir = data_dir or tempfile.mkdtemp(prefix="kmsd-it-")
         self.config_text = DEFAULT_CONFIG if config is None else config
@@ -107,6 +125,7 @@ class Server:
         self.env.update(env or {})
         self.access_key_id, self.access_key_secret = admin or (ADMIN_ID, ADMIN_SECRET)
         self.extra_args = list(extra_args)
+        self.wrap = list(wrap)  # a command kmsd runs under in this test (e.g. setpriv), before KMSD_WRAPPER
         self.binary = binary_path or binary()
         self.proc = None
         self.drain = None
@@ -121,7 +140,8 @@ class Server:
 
     # -- process --------------------------------------------------------------------------
     def start(self, timeout=30):
-        args = [self.binary, "--data-dir", self.data_dir, "--listen", "127.0.0.1:0"]
+        timeout *= timeout_scale()
+        args = self.wrap + wrapper() + [self.binary, "--data-dir", self.data_dir, "--listen", "127.0.0.1:0"]
         if self.config_text is not None:
             path = os.path.join(os.path.dirname(self.data_dir), os.path.basename(self.data_dir) + ".conf")
             with open(path, "w") as f:
@@ -147,11 +167,16 @@ class Server:
                 self.drain.start()
                 return self
         self.proc.kill()
+        status = self.proc.wait()
+        self.proc.stdout.close()
+        self.proc = None
+        self.stderr.close()
         raise RuntimeError("kmsd did not become ready (exit %s): %s\n%s" %
-                           (self.proc.poll(), line, self.stderr_text()))
+                           (status, line, self.stderr_text()))
 
     def stop(self, sig=signal.SIGTERM, timeout=30):
         """Stops kmsd and returns its exit status."""
+        timeout *= timeout_scale()
         if self.proc is None:
             return None
         if self.proc.poll() is None:
@@ -196,8 +221,9 @@ class Server:
     # -- requests ---------------------------------------------------------------------------
     def connection(self):
         if self.scheme == "https":
-            return http.client.HTTPSConnection("127.0.0.1", self.port, context=self.ctx, timeout=60)
-        return http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+            return http.client.HTTPSConnection("127.0.0.1", self.port, context=self.ctx,
+                                               timeout=60 * timeout_scale())
+        return http.client.HTTPConnection("127.0.0.1", self.port, timeout=60 * timeout_scale())
 
     def raw(self, method, path, body=None, headers=None, conn=None):
         """Sends exactly what it is given; returns a Response."""

@@ -100,6 +100,50 @@ class FirstStartTest(unittest.TestCase):
             with self.assertRaises((ssl.SSLError, ConnectionError)):
                 ctx.wrap_socket(raw)
 
+    def offer_tls12(self, ciphers):
+        """A TLS 1.2 handshake offering only these suites; the negotiated suite's name."""
+        ctx = self.tls12_client(ciphers)
+        with socket.create_connection(("127.0.0.1", self.srv.port), timeout=5) as raw:
+            with ctx.wrap_socket(raw) as tls:
+                return tls.cipher()[0]
+
+    @staticmethod
+    def tls12_client(ciphers):
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+        ctx.set_ciphers(ciphers + ":@SECLEVEL=0")
+        return ctx
+
+    def test_only_aead_suites_on_tls12(self):
+        # Each suite the ECDSA certificate could serve but that is not an AEAD with a full tag,
+        # offered alone: CBC with SHA-1 / SHA-256 / SHA-384, Camellia, NULL encryption,
+        # anonymous key exchange, CCM with an 8-byte tag. Every one is refused.
+        refused = ["ECDHE-ECDSA-AES128-SHA", "ECDHE-ECDSA-AES256-SHA", "ECDHE-ECDSA-AES128-SHA256",
+                   "ECDHE-ECDSA-AES256-SHA384", "ECDHE-ECDSA-CAMELLIA128-SHA256",
+                   "ECDHE-ECDSA-NULL-SHA", "AECDH-AES128-SHA", "ADH-AES128-GCM-SHA256",
+                   "ECDHE-ECDSA-AES128-CCM8", "ECDHE-ECDSA-AES128-CCM"]
+        tried = 0
+        for suite in refused:
+            with self.subTest(suite=suite):
+                try:
+                    self.tls12_client(suite)
+                except ssl.SSLError:
+                    continue  # this client's OpenSSL cannot offer it at all
+                tried += 1
+                with self.assertRaises((ssl.SSLError, ConnectionError)):
+                    self.offer_tls12(suite)
+        self.assertGreaterEqual(tried, 5)
+        # The AEAD suites are accepted, and preferred even when the client puts CBC first.
+        for suite in ("ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-ECDSA-AES256-GCM-SHA384",
+                      "ECDHE-ECDSA-CHACHA20-POLY1305"):
+            with self.subTest(suite=suite):
+                self.assertEqual(self.offer_tls12(suite), suite)
+        got = self.offer_tls12("ECDHE-ECDSA-AES256-SHA:ECDHE-ECDSA-AES128-SHA256:"
+                               "ECDHE-ECDSA-AES128-GCM-SHA256")
+        self.assertEqual(got, "ECDHE-ECDSA-AES128-GCM-SHA256")
+
     def test_restart_keeps_certificate_and_master_key(self):
         with open(self.path("tls", "cert.pem"), "rb") as f:
             cert = f.read()

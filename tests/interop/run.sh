@@ -41,6 +41,7 @@ trap cleanup EXIT
 export KMSD_ADMIN_ACCESS_KEY_ID="Interop$(head -c 6 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 export KMSD_ADMIN_ACCESS_KEY_SECRET="$(head -c 24 /dev/urandom | base64 | tr -d '/+=')"
 printf '[auth]\nreplay_cache_capacity = 200000\n' >"$work/kmsd.conf"
+: >"$work/stdout" # exists before the loop below reads it, however late the child opens it
 "$binary" --config "$work/kmsd.conf" --data-dir "$work/data" --listen 127.0.0.1:0 \
   >"$work/stdout" 2>"$work/stderr" &
 pid=$!
