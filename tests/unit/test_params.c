@@ -310,16 +310,11 @@ static void test_request_header(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_spaces_and_plus),
-        cmocka_unit_test(test_escapes_and_utf8),
-        cmocka_unit_test(test_malformed_rejected),
-        cmocka_unit_test(test_empty_values_and_segments),
-        cmocka_unit_test(test_bare_names_only),
-        cmocka_unit_test(test_duplicates),
-        cmocka_unit_test(test_order_and_sources),
-        cmocka_unit_test(test_find),
-        cmocka_unit_test(test_long_values),
-        cmocka_unit_test(test_request_header),
+        cmocka_unit_test(test_spaces_and_plus),    cmocka_unit_test(test_escapes_and_utf8),
+        cmocka_unit_test(test_malformed_rejected), cmocka_unit_test(test_empty_values_and_segments),
+        cmocka_unit_test(test_bare_names_only),    cmocka_unit_test(test_duplicates),
+        cmocka_unit_test(test_order_and_sources),  cmocka_unit_test(test_find),
+        cmocka_unit_test(test_long_values),        cmocka_unit_test(test_request_header),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
