@@ -30,6 +30,24 @@ static bool kms_alias_name_valid(const char *name)
     return true;
 }
 
+/*
+ * Inside the alias write's transaction: the target key as stored now, not as resolved before it,
+ * so a ScheduleKeyDeletion that commits in between cannot leave a new alias on a key pending
+ * deletion. pending_err: the action's code for that case.
+ */
+static kms_err kms_alias_target_usable(struct kms_db *db, const char *key_id, kms_err pending_err)
+{
+    struct kms_key_record rec;
+    kms_err rc = kms_store_key_get(db, key_id, &rec);
+
+    if (rc != KMS_OK)
+        return rc;
+    if (rec.state == KMS_STATE_PENDING_DELETION)
+        rc = pending_err;
+    kms_key_record_free(&rec);
+    return rc;
+}
+
 kms_err kms_api_create_alias(struct kms_call *call)
 {
     struct kms_key *key = NULL;
@@ -45,11 +63,9 @@ kms_err kms_api_create_alias(struct kms_call *call)
     rc = kms_key_resolve(call, "KeyId", KMS_REF_ID_ONLY, &key);
     if (rc != KMS_OK)
         return rc;
-    if (key->k_rec.state == KMS_STATE_PENDING_DELETION) {
-        kms_key_put(key);
-        return KMS_E_STATE_MODIFIED_FAILED;
-    }
     rc = kms_store_begin(call->db);
+    if (rc == KMS_OK)
+        rc = kms_alias_target_usable(call->db, key->k_rec.key_id, KMS_E_STATE_MODIFIED_FAILED);
     if (rc == KMS_OK)
         rc = kms_store_alias_count(call->db, &count);
     if (rc == KMS_OK && count >= call->cfg->max_aliases)
@@ -79,11 +95,13 @@ kms_err kms_api_update_alias(struct kms_call *call)
     if (rc != KMS_OK)
         return rc;
     /* Only the new target's state matters (spec/key-states.md §3, UpdateAlias rule). */
-    if (key->k_rec.state == KMS_STATE_PENDING_DELETION) {
-        kms_key_put(key);
-        return KMS_E_KEY_PENDING_DELETION;
-    }
-    rc = kms_store_alias_update(call->db, name, key->k_rec.key_id);
+    rc = kms_store_begin(call->db);
+    if (rc == KMS_OK)
+        rc = kms_alias_target_usable(call->db, key->k_rec.key_id, KMS_E_KEY_PENDING_DELETION);
+    if (rc == KMS_OK)
+        rc = kms_store_alias_update(call->db, name, key->k_rec.key_id);
+    if (rc == KMS_OK)
+        rc = kms_store_commit(call->db);
     kms_key_put(key);
     return rc;
 }
