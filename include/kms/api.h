@@ -48,6 +48,7 @@ typedef kms_err (*kms_handler_fn)(struct kms_call *call);
 struct kms_action {
     const char *name;
     kms_handler_fn handler;
+    bool dry_run; /* the handler implements DryRun (spec/protocol.md §12) */
 };
 
 /* ---- dispatch.c ---- */

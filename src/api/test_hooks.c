@@ -36,7 +36,7 @@ static kms_err kms_test_advance_clock(struct kms_call *call)
 }
 
 static const struct kms_action kms_test_actions[] = {
-    {"KmsdTestAdvanceClock", kms_test_advance_clock},
+    {"KmsdTestAdvanceClock", kms_test_advance_clock, false},
 };
 
 const struct kms_action *kms_test_hook_action(const char *name)

@@ -185,5 +185,26 @@ class DryRunTest(KmsTestCase):
         self.ok("ReEncrypt", **good)
 
 
+class DryRunElsewhereTest(KmsTestCase):
+    """Actions without DryRun support refuse DryRun=true rather than run for real (§12's MUST NOT
+    silently ignore); DryRun=false is no request at all and changes nothing."""
+
+    def test_refused_and_nothing_happens(self):
+        before = self.srv.ok("ListKeys", PageSize=100)["TotalCount"]
+        self.assertFails("CreateKey", 400, "InvalidParameter", "DryRun", DryRun="true")
+        self.assertEqual(self.srv.ok("ListKeys", PageSize=100)["TotalCount"], before)
+        key_id = self.srv.create_key()["KeyId"]
+        self.assertFails("DisableKey", 400, "InvalidParameter", "DryRun", DryRun="true",
+                         KeyId=key_id)
+        self.assertFails("CreateAlias", 400, "InvalidParameter", "DryRun", DryRun="True",
+                         AliasName="alias/dry-run-elsewhere", KeyId=key_id)
+        meta = self.srv.ok("DescribeKey", KeyId=key_id)["KeyMetadata"]
+        self.assertEqual(meta["KeyState"], "Enabled")
+        self.assertFails("DescribeKey", 404, "Forbidden.AliasNotFound", KeyId="alias/dry-run-elsewhere")
+        self.ok("DisableKey", DryRun="false", KeyId=key_id)
+        self.assertEqual(self.srv.ok("DescribeKey", KeyId=key_id)["KeyMetadata"]["KeyState"],
+                         "Disabled")
+
+
 if __name__ == "__main__":
     unittest.main()
