@@ -105,6 +105,8 @@ kms_err kms_out_str(cJSON *obj, const char *name, const char *value);
 kms_err kms_out_time(cJSON *obj, const char *name, int64_t t); /* "" when t == 0 */
 /* obj[outer] = {inner: []}; returns the array (NULL on allocation failure). */
 cJSON *kms_out_list(cJSON *obj, const char *outer, const char *inner);
+/* Appends a new empty object to array and returns it; NULL when out of memory. */
+cJSON *kms_out_item(cJSON *array);
 
 /* ---- keyref.c: resolving key references, state rules ---- */
 

@@ -357,10 +357,9 @@ kms_err kms_api_list_network_rules(struct kms_call *call)
     list = kms_out_list(call->out, "NetworkRules", "NetworkRule");
     rc = list ? KMS_OK : KMS_E_INTERNAL;
     for (size_t i = 0; rc == KMS_OK && i < count; i++) {
-        cJSON *item = cJSON_CreateObject();
+        cJSON *item = kms_out_item(list);
 
-        if (item == NULL || !cJSON_AddItemToArray(list, item)) {
-            cJSON_Delete(item);
+        if (item == NULL) {
             rc = KMS_E_INTERNAL;
             break;
         }
@@ -669,10 +668,9 @@ kms_err kms_api_list_policies(struct kms_call *call)
     list = kms_out_list(call->out, "Policies", "Policy");
     rc = list ? KMS_OK : KMS_E_INTERNAL;
     for (size_t i = 0; rc == KMS_OK && i < count; i++) {
-        cJSON *item = cJSON_CreateObject();
+        cJSON *item = kms_out_item(list);
 
-        if (item == NULL || !cJSON_AddItemToArray(list, item)) {
-            cJSON_Delete(item);
+        if (item == NULL) {
             rc = KMS_E_INTERNAL;
             break;
         }
@@ -856,10 +854,9 @@ kms_err kms_api_list_application_access_points(struct kms_call *call)
     list = kms_out_list(call->out, "ApplicationAccessPoints", "ApplicationAccessPoint");
     rc = list ? KMS_OK : KMS_E_INTERNAL;
     for (size_t i = 0; rc == KMS_OK && i < count; i++) {
-        cJSON *item = cJSON_CreateObject();
+        cJSON *item = kms_out_item(list);
 
-        if (item == NULL || !cJSON_AddItemToArray(list, item)) {
-            cJSON_Delete(item);
+        if (item == NULL) {
             rc = KMS_E_INTERNAL;
             break;
         }

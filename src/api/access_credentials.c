@@ -210,10 +210,9 @@ kms_err kms_api_list_client_keys(struct kms_call *call)
     list = cJSON_AddArrayToObject(call->out, "ClientKeys");
     rc = list ? KMS_OK : KMS_E_INTERNAL;
     for (size_t i = 0; rc == KMS_OK && i < count; i++) {
-        cJSON *item = cJSON_CreateObject();
+        cJSON *item = kms_out_item(list);
 
-        if (item == NULL || !cJSON_AddItemToArray(list, item)) {
-            cJSON_Delete(item);
+        if (item == NULL) {
             rc = KMS_E_INTERNAL;
             break;
         }
@@ -305,10 +304,9 @@ kms_err kms_api_list_access_keys(struct kms_call *call)
     list = kms_out_list(call->out, "AccessKeys", "AccessKey");
     rc = list ? KMS_OK : KMS_E_INTERNAL;
     for (size_t i = 0; rc == KMS_OK && i < count; i++) {
-        cJSON *item = cJSON_CreateObject();
+        cJSON *item = kms_out_item(list);
 
-        if (item == NULL || !cJSON_AddItemToArray(list, item)) {
-            cJSON_Delete(item);
+        if (item == NULL) {
             rc = KMS_E_INTERNAL;
             break;
         }

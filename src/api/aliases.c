@@ -134,10 +134,9 @@ static kms_err kms_alias_list(struct kms_call *call, const char *key_id)
     kms_out_page(call, page, size, total);
     list = kms_out_list(call->out, "Aliases", "Alias");
     for (size_t i = 0; list != NULL && rc == KMS_OK && i < count; i++) {
-        cJSON *item = cJSON_CreateObject();
+        cJSON *item = kms_out_item(list);
 
-        if (item == NULL || !cJSON_AddItemToArray(list, item)) {
-            cJSON_Delete(item);
+        if (item == NULL) {
             rc = KMS_E_INTERNAL;
             break;
         }

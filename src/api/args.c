@@ -169,3 +169,14 @@ cJSON *kms_out_list(cJSON *obj, const char *outer, const char *inner)
 
     return wrap ? cJSON_AddArrayToObject(wrap, inner) : NULL;
 }
+
+cJSON *kms_out_item(cJSON *array)
+{
+    cJSON *item = cJSON_CreateObject();
+
+    if (item == NULL || array == NULL || !cJSON_AddItemToArray(array, item)) {
+        cJSON_Delete(item);
+        return NULL;
+    }
+    return item;
+}

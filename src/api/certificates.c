@@ -654,10 +654,9 @@ static kms_err kms_cert_out_tags(struct kms_call *call, const char *id)
     if (list == NULL)
         rc = KMS_E_INTERNAL;
     for (size_t i = 0; rc == KMS_OK && i < count; i++) {
-        cJSON *item = cJSON_CreateObject();
+        cJSON *item = kms_out_item(list);
 
-        if (item == NULL || !cJSON_AddItemToArray(list, item)) {
-            cJSON_Delete(item);
+        if (item == NULL) {
             rc = KMS_E_INTERNAL;
             break;
         }

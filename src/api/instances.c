@@ -530,11 +530,9 @@ kms_err kms_api_list_kms_instances(struct kms_call *call)
         return KMS_E_INTERNAL;
     if (page > 1)
         return KMS_OK; /* the one instance is on page 1 */
-    item = cJSON_CreateObject();
-    if (item == NULL || !cJSON_AddItemToArray(list, item)) {
-        cJSON_Delete(item);
+    item = kms_out_item(list);
+    if (item == NULL)
         return KMS_E_INTERNAL;
-    }
     kms_arn(call, "keystore", call->cfg->instance_id, arn, sizeof(arn));
     rc |= kms_out_str(item, "KmsInstanceId", call->cfg->instance_id);
     rc |= kms_out_str(item, "KmsInstanceArn", arn);

@@ -413,10 +413,9 @@ kms_err kms_api_list_keys(struct kms_call *call)
     kms_out_page(call, page, size, total);
     list = kms_out_list(call->out, "Keys", "Key");
     for (size_t i = 0; list != NULL && i < count; i++) {
-        cJSON *item = cJSON_CreateObject();
+        cJSON *item = kms_out_item(list);
 
-        if (item == NULL || !cJSON_AddItemToArray(list, item)) {
-            cJSON_Delete(item);
+        if (item == NULL) {
             rc = KMS_E_INTERNAL;
             break;
         }

@@ -495,10 +495,9 @@ static kms_err kms_out_secret_tags(struct kms_call *call, cJSON *obj, const char
     if (list == NULL)
         rc = KMS_E_INTERNAL;
     for (size_t i = 0; rc == KMS_OK && i < count; i++) {
-        cJSON *item = cJSON_CreateObject();
+        cJSON *item = kms_out_item(list);
 
-        if (item == NULL || !cJSON_AddItemToArray(list, item)) {
-            cJSON_Delete(item);
+        if (item == NULL) {
             rc = KMS_E_INTERNAL;
             break;
         }
@@ -1089,10 +1088,9 @@ kms_err kms_api_list_secrets(struct kms_call *call)
     if (out == NULL)
         rc = KMS_E_INTERNAL;
     for (size_t i = 0; rc == KMS_OK && i < count; i++) {
-        cJSON *item = cJSON_CreateObject();
+        cJSON *item = kms_out_item(out);
 
-        if (item == NULL || !cJSON_AddItemToArray(out, item)) {
-            cJSON_Delete(item);
+        if (item == NULL) {
             rc = KMS_E_INTERNAL;
             break;
         }
@@ -1180,12 +1178,11 @@ kms_err kms_api_list_secret_version_ids(struct kms_call *call)
     if (out == NULL)
         rc = KMS_E_INTERNAL;
     for (size_t i = 0; rc == KMS_OK && i < count; i++) {
-        cJSON *item = cJSON_CreateObject();
+        cJSON *item = kms_out_item(out);
         char **stages = NULL;
         size_t n = 0;
 
-        if (item == NULL || !cJSON_AddItemToArray(out, item)) {
-            cJSON_Delete(item);
+        if (item == NULL) {
             rc = KMS_E_INTERNAL;
             break;
         }

@@ -93,13 +93,10 @@ kms_err kms_api_describe_account_kms_status(struct kms_call *call)
 
 kms_err kms_api_describe_regions(struct kms_call *call)
 {
-    cJSON *list = kms_out_list(call->out, "Regions", "Region");
-    cJSON *item = cJSON_CreateObject();
+    cJSON *item = kms_out_item(kms_out_list(call->out, "Regions", "Region"));
 
-    if (list == NULL || item == NULL || !cJSON_AddItemToArray(list, item)) {
-        cJSON_Delete(item);
+    if (item == NULL)
         return KMS_E_INTERNAL;
-    }
     return kms_out_str(item, "RegionId", call->cfg->region);
 }
 
@@ -128,22 +125,18 @@ kms_err kms_api_describe_service(struct kms_call *call)
 
         if (kms_keystore_for(levels[i]) == NULL)
             continue;
-        item = cJSON_CreateObject();
-        if (item == NULL || !cJSON_AddItemToArray(level_list, item)) {
-            cJSON_Delete(item);
+        item = kms_out_item(level_list);
+        if (item == NULL)
             return KMS_E_INTERNAL;
-        }
         rc |= kms_out_str(item, "Type", kms_protection_name(levels[i]));
     }
     for (int s = KMS_SPEC_NONE + 1; s < KMS_SPEC_COUNT && rc == KMS_OK; s++) {
         const struct kms_key_spec_info *info = kms_key_spec_get((enum kms_key_spec)s);
-        cJSON *item = cJSON_CreateObject();
+        cJSON *item = kms_out_item(spec_list);
         cJSON *supported, *usages;
 
-        if (item == NULL || !cJSON_AddItemToArray(spec_list, item)) {
-            cJSON_Delete(item);
+        if (item == NULL)
             return KMS_E_INTERNAL;
-        }
         rc |= kms_out_str(item, "Name", info->name);
         supported = kms_out_list(item, "SupportedProtectionLevels", "SupportedProtectionLevel");
         usages = kms_out_list(item, "Usages", "Usage");

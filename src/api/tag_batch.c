@@ -393,9 +393,8 @@ kms_err kms_api_list_tag_resources(struct kms_call *call)
                 more = true;
                 break;
             }
-            item = cJSON_CreateObject();
-            if (item == NULL || !cJSON_AddItemToArray(list, item)) {
-                cJSON_Delete(item);
+            item = kms_out_item(list);
+            if (item == NULL) {
                 rc = KMS_E_INTERNAL;
                 break;
             }
