@@ -106,6 +106,20 @@ void kms_auth_shutdown(void)
     kms_credentials_shutdown();
 }
 
+/* Entries whose flush queue was full still guard against replays, but not after a crash. */
+static void kms_auth_warn_unpersisted(void)
+{
+    static uint64_t reported; /* the flush runs on one thread at a time */
+    uint64_t dropped = kms_nonce_drain_dropped(kms_nonces);
+
+    if (dropped > reported) {
+        kms_log_warn("auth: %llu replay-cache entries found the flush queue full and will not "
+                     "survive a crash",
+                     (unsigned long long)(dropped - reported));
+        reported = dropped;
+    }
+}
+
 void kms_auth_flush(bool all)
 {
     struct kms_nonce_entry *batch;
@@ -156,18 +170,7 @@ void kms_auth_flush(bool all)
     free(batch);
     free(hashes);
     free(expires);
-    {
-        /* Entries whose queue was full still guard against replays, but not after a crash. */
-        static uint64_t reported;
-        uint64_t dropped = kms_nonce_drain_dropped(kms_nonces);
-
-        if (dropped > reported) {
-            kms_log_warn("auth: %llu replay-cache entries found the flush queue full and will not "
-                         "survive a crash",
-                         (unsigned long long)(dropped - reported));
-            reported = dropped;
-        }
-    }
+    kms_auth_warn_unpersisted();
 }
 
 /* Timestamp / x-acs-date: present, well-formed, within the window of the real clock. */
