@@ -1,7 +1,7 @@
 /*
  * harden.h - process hardening at start (no core dumps, not dumpable, memory locking, file
  * descriptor limit), the modes of the files kmsd keeps, and locked, never-dumped pages for the
- * few long-lived secrets (docs/security.md, "Hardening").
+ * few long-lived secrets (docs/security.md §18-19).
  */
 #ifndef KMS_HARDEN_H
 #define KMS_HARDEN_H

@@ -2,7 +2,7 @@
  * harden.c - what kmsd does to itself at start so that its secrets stay in the process: no core
  * dumps and no ptrace by other processes of the same user (PR_SET_DUMPABLE 0), optionally no
  * swapping (mlockall), private modes on the files it keeps, and locked pages excluded from core
- * dumps for the master key. docs/security.md, "Hardening", says why each choice was made.
+ * dumps for the master key. docs/security.md §18-19 says why each choice was made.
  */
 #include <errno.h>
 #include <limits.h>
