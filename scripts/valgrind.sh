@@ -41,7 +41,8 @@ fi
 
 command -v valgrind >/dev/null || { echo "valgrind.sh: valgrind is not installed" >&2; exit 1; }
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Debug -DKMS_SANITIZE=OFF >/dev/null
-cmake --build "$build" -j2 --target kmsd-test kms-sign >/dev/null
+# The tests run kmsd-test; test_kmsadm and test_install also need kmsadm, kms-sign and kmsd.
+cmake --build "$build" -j2 --target kmsd-test kmsd kmsadm kms-sign >/dev/null
 
 logs=$(mktemp -d /tmp/kmsd-valgrind.XXXXXX)
 supp=$PWD/scripts/valgrind.supp

@@ -6,9 +6,11 @@
  * decoded once, by request.c, and the signature checks re-encode them from decoded values.
  *
  * TLS: the certificate comes from tls.c through GnuTLS's retrieve callback, so SIGHUP can replace
- * it under a running listener. Stopping (SIGTERM): MHD_quiesce_daemon closes the door (it needs
- * MHD_USE_ITC), requests already under way are counted from their request line to their
- * completion and waited for, then the daemon stops (kms_server_shutdown).
+ * it under a running listener. Stopping (SIGTERM): the accept policy closes every new connection
+ * at once, requests already under way are counted from their request line to their completion
+ * and waited for, then the daemon stops (kms_server_shutdown). Not MHD_quiesce_daemon: in
+ * libmicrohttpd 0.9.75 it races the epoll worker threads over removing the listen socket from
+ * their epoll sets, and the loser aborts the process ("Failed to remove listen FD from epoll set").
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -24,7 +26,6 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
-#include <unistd.h>
 
 #include <microhttpd.h>
 #include <openssl/crypto.h>
@@ -136,6 +137,15 @@ static void kms_http_log(void *cls, const char *fmt, va_list ap)
     while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
         msg[--n] = '\0';
     kms_log_warn("http: %s", msg);
+}
+
+/* Once a graceful stop has begun, a new connection is closed as soon as it is accepted. */
+static enum MHD_Result kms_http_accept_policy(void *cls, const struct sockaddr *addr,
+                                              socklen_t addrlen)
+{
+    const struct kms_server *srv = cls;
+
+    return atomic_load(&srv->srv_draining) ? MHD_NO : MHD_YES;
 }
 
 static void *kms_http_uri_cb(void *cls, const char *uri, struct MHD_Connection *conn)
@@ -444,6 +454,8 @@ kms_err kms_server_start(const struct kms_config *cfg, struct kms_server **out, 
     }
     if (ipv6)
         flags |= MHD_USE_IPv6;
+    /* First, or libmicrohttpd prints what the options before it say on its own. */
+    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)kms_http_log, NULL};
     if (!cfg->insecure_plain_http) {
         flags |= MHD_USE_TLS;
         opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_CERT_CALLBACK, 0, kms_tls_callback()};
@@ -469,7 +481,6 @@ kms_err kms_server_start(const struct kms_config *cfg, struct kms_server **out, 
     opts[n++] =
         (struct MHD_OptionItem){MHD_OPTION_CONNECTION_MEMORY_LIMIT,
                                 (intptr_t)(cfg->max_url_bytes + KMS_HTTP_HEADER_ALLOWANCE), NULL};
-    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)kms_http_log, NULL};
     opts[n++] =
         (struct MHD_OptionItem){MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)kms_http_uri_cb, srv};
     opts[n++] =
@@ -478,7 +489,7 @@ kms_err kms_server_start(const struct kms_config *cfg, struct kms_server **out, 
                                         (intptr_t)kms_http_unescape_none, NULL};
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
 
-    srv->srv_daemon = MHD_start_daemon(flags, 0, NULL, NULL, kms_http_handler, srv,
+    srv->srv_daemon = MHD_start_daemon(flags, 0, kms_http_accept_policy, srv, kms_http_handler, srv,
                                        MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
     if (srv->srv_daemon == NULL) {
         kms_log_error("http: cannot listen on %s:%d", cfg->listen_host, cfg->listen_port);
@@ -505,20 +516,12 @@ void kms_server_shutdown(struct kms_server *srv, int timeout_s, bool (*abort_ear
                          unsigned *cut)
 {
     struct timespec start, now, pause = {0, KMS_HTTP_DRAIN_POLL_MS * 1000000L};
-    MHD_socket listener;
 
     *cut = 0;
     if (srv == NULL)
         return;
+    /* No new connections from here on: the accept policy closes each one at once. */
     atomic_store(&srv->srv_draining, true);
-    /*
-     * No new connections from here on. The socket is ours to close, after the stop (a worker may
-     * still hold it until then); shutting it down now makes new clients get a refusal at once
-     * rather than wait in the kernel's backlog until we exit.
-     */
-    listener = MHD_quiesce_daemon(srv->srv_daemon);
-    if (listener != MHD_INVALID_SOCKET)
-        shutdown(listener, SHUT_RDWR);
     clock_gettime(CLOCK_MONOTONIC, &start);
     for (;;) {
         unsigned in_flight = atomic_load(&srv->srv_in_flight);
@@ -542,6 +545,4 @@ void kms_server_shutdown(struct kms_server *srv, int timeout_s, bool (*abort_ear
     }
     atomic_store(&srv->srv_refusing, true);
     kms_server_stop(srv);
-    if (listener != MHD_INVALID_SOCKET)
-        close(listener);
 }
