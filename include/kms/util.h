@@ -29,7 +29,7 @@ kms_err kms_buf_append_str(struct kms_buf *b, const char *s);
 kms_err kms_buf_append_char(struct kms_buf *b, char c);
 kms_err kms_buf_printf(struct kms_buf *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
-/* Room for extra more bytes. Growing wipes the old block: no stale copy of a secret is left. */
+/* Room for extra more bytes and a NUL. A secret buffer grows by copy-and-wipe, never realloc. */
 kms_err kms_buf_reserve(struct kms_buf *b, size_t extra);
 void kms_buf_reset(struct kms_buf *b);
 void kms_buf_free(struct kms_buf *b);

@@ -40,6 +40,7 @@ kms_err kms_buf_reserve(struct kms_buf *b, size_t extra)
         if (p == NULL)
             return KMS_E_INTERNAL;
     }
+    p[b->len] = '\0'; /* a fresh block too: data is a string from the first reserve on */
     b->data = p;
     b->cap = cap;
     return KMS_OK;
