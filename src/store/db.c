@@ -3,7 +3,7 @@
  * migrations.
  *
  * Durability: WAL with synchronous=FULL, so a request acknowledged after its commit survives a
- * crash or power loss (docs/security.md, "Durability", explains the choice; the settings are
+ * crash or power loss (docs/security.md §17 explains the choice; the settings are
  * checked by tests/unit/test_store_durability.c and tests/integration/test_crash_consistency.py).
  */
 #include <pthread.h>
@@ -262,10 +262,10 @@ static kms_err kms_db_open(struct kms_db **out)
     sqlite3_busy_timeout(db->db_handle, 10000);
     /*
      * synchronous=FULL in WAL mode: COMMIT returns only after the WAL is fsynced, so a request
-     * answered after its commit survives a crash or a power cut (docs/security.md,
-     * "Durability"). journal_size_limit truncates the WAL back to 16 MiB after a checkpoint
-     * has reset it, so one burst of writes does not keep a large WAL (with old page images)
-     * on disk for ever. Checkpoints stay automatic (every 1000 pages).
+     * answered after its commit survives a crash or a power cut (docs/security.md §17).
+     * journal_size_limit truncates the WAL back to 16 MiB after a checkpoint has reset it, so
+     * one burst of writes does not keep a large WAL (with old page images) on disk for ever.
+     * Checkpoints stay automatic (every 1000 pages).
      */
     if (kms_db_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; "
                         "PRAGMA foreign_keys=ON; PRAGMA secure_delete=ON; "

@@ -20,8 +20,8 @@ what CI runs), KMSD_CRASH_SEED replays a run (the seed is printed on failure).
 What SIGKILL proves and what it cannot: a killed process leaves its written pages in the kernel's
 page cache, so this test proves atomicity (one transaction per request) and that no request is
 acknowledged before its transaction committed. That the commit also survives power loss rests on
-synchronous=FULL in WAL mode, which fsyncs the WAL before COMMIT returns (docs/security.md,
-"Durability"); tests/unit/test_store.c checks those settings are the ones in force.
+synchronous=FULL in WAL mode, which fsyncs the WAL before COMMIT returns (docs/security.md
+§17); tests/unit/test_store_durability.c checks those settings are the ones in force.
 """
 
 import http.client

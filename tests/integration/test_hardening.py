@@ -1,4 +1,4 @@
-"""Process hardening and file modes (issue 8, docs/security.md "Hardening"): no core dumps, a
+"""Process hardening and file modes (issue 8, docs/security.md §18-19): no core dumps, a
 non-dumpable process (no ptrace, no /proc/<pid>/mem or environ for other processes of the same
 user), the master key on locked pages excluded from core dumps, lock_memory, and the modes of
 the data directory, the database files and the TLS key checked at start."""

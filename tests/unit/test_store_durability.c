@@ -1,6 +1,6 @@
 /*
  * test_store_durability.c - the SQLite settings the durability promise rests on
- * (docs/security.md, "Durability"), as every connection of the store has them: WAL journal,
+ * (docs/security.md §17), as every connection of the store has them: WAL journal,
  * synchronous=FULL (the WAL is fsynced before COMMIT returns), foreign keys, secure_delete,
  * a busy timeout and a bounded WAL; and that a committed write is visible to a fresh,
  * independent connection (what a restarted kmsd would open).
