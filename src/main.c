@@ -258,7 +258,7 @@ int main(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &kms_signals, NULL);
 
     lock_fd = kms_lock_data_dir(&cfg);
-    tls = !cfg.insecure_plain_http || (cfg.admin_listen[0] != '\0' && cfg.admin_tls);
+    tls = kms_config_uses_tls(&cfg);
     if (tls)
         kms_prepare_tls(&cfg);
     if (kms_harden_check_files(&cfg) != KMS_OK)

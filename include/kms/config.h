@@ -98,4 +98,7 @@ bool kms_config_parse_hostport(const char *value, char *host, size_t size, int *
 /* Fills paths that default to places inside data_dir; call after file and flags. */
 bool kms_config_finish(struct kms_config *cfg, char *err, size_t errlen);
 
+/* Whether a listener serves TLS (the API's, or the admin listener's): the TLS files are needed. */
+bool kms_config_uses_tls(const struct kms_config *cfg);
+
 #endif

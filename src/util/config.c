@@ -425,3 +425,8 @@ bool kms_config_finish(struct kms_config *cfg, char *err, size_t errlen)
     }
     return true;
 }
+
+bool kms_config_uses_tls(const struct kms_config *cfg)
+{
+    return !cfg->insecure_plain_http || (cfg->admin_listen[0] != '\0' && cfg->admin_tls);
+}

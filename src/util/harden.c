@@ -179,7 +179,6 @@ kms_err kms_harden_check_files(const struct kms_config *cfg)
     static const char *const own_files[] = {"kmsd.db", "kmsd.db-wal", "kmsd.db-shm"};
     char path[PATH_MAX + 32];
     struct stat st;
-    bool tls;
 
     if (kms_harden_private_dir(cfg->data_dir) != KMS_OK)
         return KMS_E_INTERNAL;
@@ -191,9 +190,7 @@ kms_err kms_harden_check_files(const struct kms_config *cfg)
         if (kms_harden_private_file(path) != KMS_OK)
             return KMS_E_INTERNAL;
     }
-    /* The TLS key serves the API listener, and the admin listener when it speaks TLS. */
-    tls = !cfg->insecure_plain_http || (cfg->admin_listen[0] != '\0' && cfg->admin_tls);
-    if (tls && kms_harden_key_file(cfg->tls_key_file, "TLS key") != KMS_OK)
+    if (kms_config_uses_tls(cfg) && kms_harden_key_file(cfg->tls_key_file, "TLS key") != KMS_OK)
         return KMS_E_INTERNAL;
     return KMS_OK;
 }
