@@ -13,11 +13,11 @@ bench_die() {
   exit 1
 }
 
-# Release build of the daemon and the load generator (-O3, no test hooks).
+# Release build of the daemon, the load generator and the bare libmicrohttpd baseline (-O3, no test hooks).
 bench_build() {
   bench_log "building kmsd and kms-load (Release) in $bench_build"
   cmake -S "$bench_root" -B "$bench_build" -DCMAKE_BUILD_TYPE=Release >/dev/null
-  cmake --build "$bench_build" -j2 --target kmsd kms-load >/dev/null
+  cmake --build "$bench_build" -j2 --target kmsd kms-load mhd-baseline >/dev/null
 }
 
 # A fresh kmsd ($kmsd_bin, default the release build) on 127.0.0.1:<free port> with data dir
@@ -48,6 +48,29 @@ bench_start_kmsd() {
   }
   kmsd_endpoint=127.0.0.1:$kmsd_port
   bench_log "kmsd (pid $kmsd_pid) on $kmsd_endpoint"
+}
+
+# The bare libmicrohttpd baseline (mhd-baseline.c) on 127.0.0.1:<free port>, with kmsd's
+# certificate and connection memory (max_url_bytes 128 KiB + 16 KiB, src/http/server.c), answering
+# with the body in file $2; the data dir is $1/kmsd-data, extra arguments go to mhd-baseline.
+# Sets mhd_pid and mhd_endpoint (the last one started).
+bench_start_mhd_baseline() {
+  local work=$1 body=$2 port
+  shift 2
+  port=$(bench_free_port)
+  "$bench_build/mhd-baseline" --listen "$port" --cert "$work/kmsd-data/tls/cert.pem" \
+    --key "$work/kmsd-data/tls/key.pem" --body-file "$body" --pool-bytes $((128 * 1024 + 16 * 1024)) \
+    --threads "$(nproc)" "$@" 2>>"$work/mhd-baseline.err" &
+  mhd_pid=$!
+  bench_pids+=("$mhd_pid")
+  mhd_endpoint=127.0.0.1:$port
+  for _ in $(seq 1 50); do
+    "$bench_build/kms-load" --endpoint "$mhd_endpoint" --once >/dev/null 2>&1 && return 0
+    kill -0 "$mhd_pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  cat "$work/mhd-baseline.err" >&2
+  bench_die "mhd-baseline did not start ($*)"
 }
 
 # kms-load --once against endpoint $1 with the remaining arguments; prints the body, fails on

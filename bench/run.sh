@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # bench/run.sh - kmsd against the nginx fixed-response baseline, in the same run (bench/README.md).
 #
-# Builds the release kmsd and kms-load, starts a fresh kmsd and an nginx that answers every
-# request with a fixed Encrypt-shaped body over the same TLS 1.3 and certificate, then for each
-# scenario runs kms-load against nginx and kmsd in turn, R rounds interleaved (nginx, kmsd,
-# nginx, kmsd, ...), and prints a markdown table of the medians with DESIGN.md's targets.
+# Builds the release kmsd and kms-load, starts a fresh kmsd, an nginx that answers every request
+# with a fixed Encrypt-shaped body over the same TLS 1.3 and certificate, and a bare
+# libmicrohttpd server (mhd-baseline.c) that does the same with kmsd's listener set-up. Then for
+# each scenario it runs kms-load against nginx, the bare libmicrohttpd and kmsd in turn, R rounds
+# interleaved, and prints a markdown table of the medians with DESIGN.md's targets.
 #
 #   bench/run.sh [-d SECONDS] [-c CONNECTIONS] [-t THREADS] [-r ROUNDS] [-w WARMUP]
 #                [--scenarios "Encrypt Decrypt GenerateDataKey"] [--kmsd-threads N]
@@ -16,7 +17,7 @@
 # those first page faults (a few µs per request for the first ~15 s at 20k requests/s) are a
 # start-up cost, not the steady state the targets are about.
 #
-# --serve starts kmsd and nginx as for a run, prints how to reach them (endpoints, pids, key,
+# --serve starts kmsd, nginx and the bare libmicrohttpd as for a run, prints how to reach them (endpoints, pids, key,
 # blob, access key) and waits until interrupted: for profiling by hand (bench/README.md).
 #
 # Raw kms-load output and result lines go to bench/results/<date>/ (or --out). Benchmarks never
@@ -120,10 +121,16 @@ done
 bench_once "$nginx_endpoint" >/dev/null
 bench_log "nginx (pid $nginx_pid, $kmsd_threads workers) on $nginx_endpoint"
 
+# ---- bare libmicrohttpd: kmsd's listener set-up, the same fixed body, no KMS work ----
+printf '%s' "$encrypt_body" >"$work/body.json"
+bench_start_mhd_baseline "$work" "$work/body.json" --threads "$kmsd_threads"
+bench_log "bare libmicrohttpd (pid $mhd_pid, $kmsd_threads threads) on $mhd_endpoint"
+
 if ((serve)); then
   cat <<EOT
 export KMS_ACCESS_KEY_ID=$KMS_ACCESS_KEY_ID KMS_ACCESS_KEY_SECRET=$KMS_ACCESS_KEY_SECRET
 kmsd=$kmsd_endpoint kmsd_pid=$kmsd_pid nginx=$nginx_endpoint nginx_pid=$nginx_pid
+mhd=$mhd_endpoint mhd_pid=$mhd_pid
 key=$key_id
 blob=$blob
 # e.g. $bench_build/kms-load --endpoint \$kmsd --key-id \$key --server-pid \$kmsd_pid
@@ -138,6 +145,7 @@ fi
   echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
   echo "kmsd: $(git -C "$bench_root" rev-parse --short HEAD 2>/dev/null || echo '?') Release, $kmsd_threads threads"
   echo "nginx: $("$nginx_bin" -v 2>&1 | sed 's/.*: //'), $kmsd_threads workers"
+  echo "bare libmicrohttpd: $(pkg-config --modversion libmicrohttpd 2>/dev/null || echo '?'), $kmsd_threads threads, kmsd's pool (144 KiB)"
   echo "machine: $(nproc) cores, $(uname -sr); client and servers share the cores"
   echo "load: kms-load -t$threads -c$connections -d${duration}s (warm-up ${warmup}s), $rounds rounds, kmsd warm-up ${kmsd_warmup}s"
 } >"$out/setup.txt"
@@ -150,7 +158,7 @@ if [[ $kmsd_warmup != 0 ]]; then
     >"$out/kmsd-warmup.log" 2>&1 || bench_die "kmsd warm-up failed: $(cat "$out/kmsd-warmup.log")"
 fi
 
-# ---- the runs: per scenario, nginx and kmsd alternately ----
+# ---- the runs: per scenario, nginx, bare libmicrohttpd and kmsd in turn ----
 scenario_args() {
   case $1 in
   Encrypt) echo "--action Encrypt --key-id $key_id --plaintext-size $plaintext_size" ;;
@@ -164,12 +172,12 @@ scenario_args() {
 for scenario in $scenarios; do
   read -r -a args <<<"$(scenario_args "$scenario")"
   for round in $(seq 1 "$rounds"); do
-    for target in nginx kmsd; do
-      if [[ $target == nginx ]]; then
-        endpoint=$nginx_endpoint pid=$nginx_pid
-      else
-        endpoint=$kmsd_endpoint pid=$kmsd_pid
-      fi
+    for target in nginx mhd kmsd; do
+      case $target in
+      nginx) endpoint=$nginx_endpoint pid=$nginx_pid ;;
+      mhd) endpoint=$mhd_endpoint pid=$mhd_pid ;;
+      kmsd) endpoint=$kmsd_endpoint pid=$kmsd_pid ;;
+      esac
       log="$out/$scenario-$target-$round.log"
       bench_log "$scenario round $round/$rounds: $target"
       "$bench_build/kms-load" --endpoint "$endpoint" "${args[@]}" --connections "$connections" \
@@ -197,29 +205,34 @@ def med(values):
     return statistics.median(values) if values else float("nan")
 
 print("| scenario | nginx req/s | kmsd req/s | ratio | kmsd server CPU µs/req | nginx CPU µs/req "
-      "| kmsd p99 ms | nginx p99 ms | errors |")
-print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+      "| bare MHD CPU µs/req | bare MHD req/s | kmsd p99 ms | nginx p99 ms | errors |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 verdicts = []
 for scenario in sys.argv[2].split():
     n, k = runs.get((scenario, "nginx"), {}), runs.get((scenario, "kmsd"), {})
-    if not n or not k:
+    m = runs.get((scenario, "mhd"), {})
+    if not n or not k or not m:
         continue
     # The ratio is taken per round (runs next to each other in time), then its median.
     ratio = med([float(k[r]["rps"]) / float(n[r]["rps"]) for r in k if r in n and float(n[r]["rps"]) > 0])
     k_rps, n_rps = med([float(v["rps"]) for v in k.values()]), med([float(v["rps"]) for v in n.values()])
     k_cpu, n_cpu = med([float(v["server_cpu_us"]) for v in k.values()]), med([float(v["server_cpu_us"]) for v in n.values()])
     k_p99, n_p99 = med([float(v["p99_ms"]) for v in k.values()]), med([float(v["p99_ms"]) for v in n.values()])
-    errors = sum(int(v["errors"]) + int(v["io_errors"]) for v in list(k.values()) + list(n.values()))
+    m_cpu, m_rps = med([float(v["server_cpu_us"]) for v in m.values()]), med([float(v["rps"]) for v in m.values()])
+    errors = sum(int(v["errors"]) + int(v["io_errors"])
+                 for v in list(k.values()) + list(n.values()) + list(m.values()))
     print(f"| {scenario} | {n_rps:,.0f} | {k_rps:,.0f} | {ratio:.2f} | {k_cpu:.1f} | {n_cpu:.1f} "
-          f"| {k_p99:.2f} | {n_p99:.2f} | {errors} |")
+          f"| {m_cpu:.1f} | {m_rps:,.0f} | {k_p99:.2f} | {n_p99:.2f} | {errors} |")
     verdicts.append(f"- {scenario}: ratio {ratio:.2f} {'≥' if ratio >= 0.70 else '<'} 0.70 "
                     f"({'met' if ratio >= 0.70 else 'MISSED'}); server CPU {k_cpu:.1f} µs "
                     f"{'≤' if k_cpu <= 20 else '>'} 20 ({'met' if k_cpu <= 20 else 'MISSED'}); "
                     f"p99 {k_p99:.2f} ms {'<' if k_p99 < 5 else '≥'} 5 "
-                    f"({'met' if k_p99 < 5 else 'MISSED'})")
+                    f"({'met' if k_p99 < 5 else 'MISSED'}); kmsd − bare libmicrohttpd {k_cpu - m_cpu:.1f} µs")
 print()
 print("Medians over rounds. Targets (DESIGN.md \"Performance budget\"): kmsd ≥ 70 % of the nginx")
-print("baseline's requests/s, ≤ 20 µs server CPU per request, p99 < 5 ms.")
+print("baseline's requests/s, ≤ 20 µs server CPU per request, p99 < 5 ms. bare MHD: libmicrohttpd set up")
+print("as kmsd's listener (bench/mhd-baseline.c) answering the same fixed body: what the HTTP front end")
+print("alone costs here.")
 print()
 print("\n".join(verdicts))
 EOF
