@@ -282,6 +282,18 @@ kms_err kms_pkey_decrypt(const struct evp_pkey_st *pkey, enum kms_pk_alg alg, co
 kms_err kms_pkey_sign(const struct evp_pkey_st *pkey, enum kms_sign_alg alg, const uint8_t *digest,
                       size_t digest_len, struct kms_buf *sig);
 /*
+ * A signer: a private key with the signing contexts it has made, kept one per thread and
+ * algorithm, so that a signature does not set one up each time (3-4 µs in OpenSSL 3.0).
+ * kms_signer_new borrows pkey, which must outlive the signer (KMS_E_UNSUPPORTED_KEY_SPEC for a
+ * key that does not sign); kms_signer_free frees the contexts (NULL is fine). kms_signer_sign
+ * is kms_pkey_sign with the same results and errors; any number of threads may call it at once.
+ */
+struct kms_signer;
+kms_err kms_signer_new(const struct evp_pkey_st *pkey, struct kms_signer **out);
+void kms_signer_free(struct kms_signer *signer);
+kms_err kms_signer_sign(struct kms_signer *signer, enum kms_sign_alg alg, const uint8_t *digest,
+                        size_t digest_len, struct kms_buf *sig);
+/*
  * Verifies sig over a 32-byte digest: *valid is false for any signature that does not verify
  * (wrong, damaged, malformed, another key's). Errors as kms_pkey_sign.
  */

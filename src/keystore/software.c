@@ -39,6 +39,7 @@ struct kms_sw_key {
     uint8_t sk_material[32];
     size_t sk_material_len;
     EVP_PKEY *sk_pkey;
+    struct kms_signer *sk_signer; /* sk_pkey's signing contexts; freed before sk_pkey */
 };
 
 static struct kms_software *kms_sw_master; /* the one master key of the process */
@@ -190,6 +191,7 @@ static void kms_sw_release(struct kms_ks_key *key)
 
     if (k == NULL)
         return;
+    kms_signer_free(k->sk_signer);
     EVP_PKEY_free(k->sk_pkey);
     OPENSSL_cleanse(k->sk_material, sizeof(k->sk_material));
     free(k);
@@ -239,6 +241,8 @@ static kms_err kms_sw_load(struct kms_keystore *ks, const struct kms_ks_ref *ref
         rc = kms_pkey_from_private_der(plain, plain_len, &k->sk_pkey);
         if (rc == KMS_OK && kms_pkey_spec(k->sk_pkey) != ref->spec)
             rc = KMS_E_INTERNAL;
+        if (rc == KMS_OK)
+            rc = kms_signer_new(k->sk_pkey, &k->sk_signer) == KMS_OK ? KMS_OK : KMS_E_INTERNAL;
     }
     OPENSSL_cleanse(plain, stored_len);
     free(plain);
@@ -286,9 +290,9 @@ static kms_err kms_sw_sign(struct kms_ks_key *key, enum kms_sign_alg alg, const 
 {
     struct kms_sw_key *k = (struct kms_sw_key *)key;
 
-    if (k->sk_pkey == NULL)
+    if (k->sk_signer == NULL)
         return KMS_E_UNSUPPORTED_KEY_SPEC;
-    return kms_pkey_sign(k->sk_pkey, alg, digest, digest_len, sig);
+    return kms_signer_sign(k->sk_signer, alg, digest, digest_len, sig);
 }
 
 static kms_err kms_sw_decrypt(struct kms_ks_key *key, enum kms_pk_alg alg, const uint8_t *ct,

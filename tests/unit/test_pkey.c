@@ -3,9 +3,12 @@
  * (and its refusals), PEM, PKCS#8, the two SM2 ciphertext layouts both ways (with malformed DER),
  * plaintext and digest limits, and signatures and ciphertexts checked against OpenSSL's own
  * high-level routes (EVP_DigestVerify on the message, SM2 with the default distinguishing ID),
- * so that kmsd's "sign a precomputed digest" means what outside verifiers expect.
+ * so that kmsd's "sign a precomputed digest" means what outside verifiers expect; and signers
+ * (contexts kept per thread) giving the same answers from many threads at once.
  */
+#include <pthread.h>
 #include <setjmp.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -665,6 +668,149 @@ static void test_sign_verify(void **state)
     }
 }
 
+/* The message of the signer tests and its digest under alg for key k. */
+static const uint8_t signer_msg[] = "signed by a kms_signer";
+
+static void signer_digest(EVP_PKEY *k, enum kms_sign_alg alg, uint8_t digest[32])
+{
+    unsigned int n = 0;
+
+    if (alg == KMS_SIGN_SM2DSA)
+        sm2_digest(k, signer_msg, sizeof(signer_msg), digest);
+    else
+        EVP_Digest(signer_msg, sizeof(signer_msg), digest, &n, EVP_sha256(), NULL);
+}
+
+/* A signer signs like kms_pkey_sign, again and again on its kept contexts, and refuses alike. */
+static void test_signer(void **state)
+{
+    static const struct {
+        enum kms_key_spec spec;
+        enum kms_sign_alg alg;
+    } cases[] = {
+        {KMS_SPEC_RSA_2048, KMS_SIGN_RSA_PSS_SHA_256},
+        {KMS_SPEC_RSA_2048, KMS_SIGN_RSA_PKCS1_SHA_256},
+        {KMS_SPEC_RSA_3072, KMS_SIGN_RSA_PSS_SHA_256},
+        {KMS_SPEC_EC_P256, KMS_SIGN_ECDSA_SHA_256},
+        {KMS_SPEC_EC_P256K, KMS_SIGN_ECDSA_SHA_256},
+        {KMS_SPEC_EC_SM2, KMS_SIGN_SM2DSA},
+    };
+    uint8_t digest[32];
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        EVP_PKEY *k = key_of(cases[i].spec);
+        struct kms_signer *signer = NULL;
+        struct kms_buf first = {0}, sig = {0};
+
+        assert_int_equal(kms_signer_new(k, &signer), KMS_OK);
+        signer_digest(k, cases[i].alg, digest);
+        assert_int_equal(kms_signer_sign(signer, cases[i].alg, digest, 32, &first), KMS_OK);
+        assert_int_equal(
+            openssl_verify_message(k, cases[i].alg, signer_msg, sizeof(signer_msg), &first), 1);
+        for (int round = 0; round < 3; round++) {
+            buf_reset(&sig);
+            assert_int_equal(kms_signer_sign(signer, cases[i].alg, digest, 32, &sig), KMS_OK);
+            assert_int_equal(
+                openssl_verify_message(k, cases[i].alg, signer_msg, sizeof(signer_msg), &sig), 1);
+            /* PKCS#1 v1.5 is deterministic; PSS salts and ECDSA/SM2 nonces are fresh each time. */
+            if (cases[i].alg == KMS_SIGN_RSA_PKCS1_SHA_256)
+                assert_memory_equal(sig.data, first.data, first.len);
+            else
+                assert_true(sig.len != first.len || memcmp(sig.data, first.data, sig.len) != 0);
+        }
+        /* The same refusals as kms_pkey_sign. */
+        assert_int_equal(kms_signer_sign(signer, cases[i].alg, digest, 31, &sig),
+                         KMS_E_INVALID_PARAMETER);
+        assert_int_equal(kms_signer_sign(signer,
+                                         cases[i].alg == KMS_SIGN_ECDSA_SHA_256
+                                             ? KMS_SIGN_RSA_PSS_SHA_256
+                                             : KMS_SIGN_ECDSA_SHA_256,
+                                         digest, 32, &sig),
+                         KMS_E_UNSUPPORTED_ALGORITHM);
+        assert_int_equal(kms_signer_sign(signer, (enum kms_sign_alg)0, digest, 32, &sig),
+                         KMS_E_UNSUPPORTED_ALGORITHM);
+        assert_int_equal(
+            kms_signer_sign(signer, (enum kms_sign_alg)(KMS_SIGN_SM2DSA + 1), digest, 32, &sig),
+            KMS_E_UNSUPPORTED_ALGORITHM);
+        kms_signer_free(signer);
+        kms_buf_free(&first);
+        kms_buf_free(&sig);
+    }
+    /* No key, or a public key only: refused, and a failed signature leaves nothing broken. */
+    {
+        struct kms_signer *signer = (struct kms_signer *)1;
+        struct kms_buf pubder = {0}, sig = {0};
+        EVP_PKEY *pub = NULL;
+
+        assert_int_equal(kms_signer_new(NULL, &signer), KMS_E_UNSUPPORTED_KEY_SPEC);
+        assert_null(signer);
+        assert_int_equal(kms_pkey_public_der(key_of(KMS_SPEC_EC_P256), &pubder), KMS_OK);
+        assert_int_equal(kms_pkey_parse_public((uint8_t *)pubder.data, pubder.len, &pub, NULL),
+                         KMS_OK);
+        assert_int_equal(kms_signer_new(pub, &signer), KMS_OK);
+        signer_digest(pub, KMS_SIGN_ECDSA_SHA_256, digest);
+        for (int round = 0; round < 2; round++) {
+            assert_int_equal(kms_signer_sign(signer, KMS_SIGN_ECDSA_SHA_256, digest, 32, &sig),
+                             KMS_E_INTERNAL);
+            assert_int_equal(sig.len, 0);
+        }
+        kms_signer_free(signer);
+        kms_signer_free(NULL);
+        kms_pkey_free(pub);
+        kms_buf_free(&pubder);
+        kms_buf_free(&sig);
+    }
+}
+
+/* Many threads at once on two signers, more threads than a signer keeps contexts for. */
+#define SIGNER_THREADS 24
+#define SIGNER_ROUNDS  6
+
+struct signer_job {
+    struct kms_signer *ec, *rsa;
+    atomic_int *failures;
+};
+
+static void *signer_thread(void *arg)
+{
+    struct signer_job *job = arg;
+    uint8_t ec_digest[32], rsa_digest[32];
+
+    signer_digest(key_of(KMS_SPEC_EC_P256), KMS_SIGN_ECDSA_SHA_256, ec_digest);
+    signer_digest(key_of(KMS_SPEC_RSA_2048), KMS_SIGN_RSA_PSS_SHA_256, rsa_digest);
+    for (int round = 0; round < SIGNER_ROUNDS; round++) {
+        struct kms_buf sig = {0};
+        bool ec = round % 2 == 0;
+        enum kms_sign_alg alg = ec ? KMS_SIGN_ECDSA_SHA_256 : KMS_SIGN_RSA_PSS_SHA_256;
+        EVP_PKEY *k = key_of(ec ? KMS_SPEC_EC_P256 : KMS_SPEC_RSA_2048);
+
+        if (kms_signer_sign(ec ? job->ec : job->rsa, alg, ec ? ec_digest : rsa_digest, 32, &sig) !=
+                KMS_OK ||
+            openssl_verify_message(k, alg, signer_msg, sizeof(signer_msg), &sig) != 1)
+            atomic_fetch_add(job->failures, 1);
+        kms_buf_free(&sig);
+    }
+    return NULL;
+}
+
+static void test_signer_threads(void **state)
+{
+    atomic_int failures = 0;
+    struct signer_job job = {.failures = &failures};
+    pthread_t threads[SIGNER_THREADS];
+
+    /* The keys exist before the threads start: key_of is not thread-safe. */
+    assert_int_equal(kms_signer_new(key_of(KMS_SPEC_EC_P256), &job.ec), KMS_OK);
+    assert_int_equal(kms_signer_new(key_of(KMS_SPEC_RSA_2048), &job.rsa), KMS_OK);
+    for (int i = 0; i < SIGNER_THREADS; i++)
+        assert_int_equal(pthread_create(&threads[i], NULL, signer_thread, &job), 0);
+    for (int i = 0; i < SIGNER_THREADS; i++)
+        assert_int_equal(pthread_join(threads[i], NULL), 0);
+    assert_int_equal(atomic_load(&failures), 0);
+    kms_signer_free(job.ec);
+    kms_signer_free(job.rsa);
+}
+
 /* An SM2 signature made by OpenSSL over the message (default ID) verifies as a digest in kmsd. */
 static void test_sm2_openssl_signature(void **state)
 {
@@ -714,6 +860,8 @@ int main(void)
         cmocka_unit_test(test_decrypt_interop_and_refusals),
         cmocka_unit_test(test_sign_verify),
         cmocka_unit_test(test_sm2_openssl_signature),
+        cmocka_unit_test(test_signer),
+        cmocka_unit_test(test_signer_threads),
     };
 
     return cmocka_run_group_tests(tests, NULL, teardown_keys);
