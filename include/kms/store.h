@@ -92,10 +92,6 @@ kms_err kms_store_key_update(struct kms_db *db, const struct kms_key_record *k);
 kms_err kms_store_key_delete(struct kms_db *db, const char *key_id);
 /* Number of keys (internal ones excluded when !with_internal). */
 kms_err kms_store_key_count(struct kms_db *db, bool with_internal, int64_t *out);
-/* Key ids in creation order, one page; internal keys never listed. ids: owned array of owned
- * strings. */
-kms_err kms_store_key_list(struct kms_db *db, int64_t offset, int64_t limit, char ***ids,
-                           size_t *count);
 void kms_store_free_list(char **ids, size_t count);
 /* ListKeys filters (spec/actions.md C1.3): AND across filters, OR across one filter's values. */
 enum kms_key_filter_kind {
@@ -116,9 +112,10 @@ struct kms_key_filter {
     size_t count;             /* at least 1 */
 };
 
-/* One page of the (not internal) keys that match every filter, in creation order, and the
- * number of all matches in *total; now decides which imported material has expired. ids: owned
- * array of owned strings. */
+/* One page of the (not internal) keys that match every filter (none: every key), in creation
+ * order, and the number of all matches in *total. now decides which imported material has
+ * expired, and which keys are past their DeleteDate: those are gone, as DescribeKey says, even
+ * before the maintenance pass removes them. ids: owned array of owned strings. */
 kms_err kms_store_key_list_filtered(struct kms_db *db, int64_t now,
                                     const struct kms_key_filter *filters, size_t filter_count,
                                     int64_t offset, int64_t limit, char ***ids, size_t *count,
@@ -168,9 +165,11 @@ kms_err kms_store_alias_insert(struct kms_db *db, const char *alias_name, const 
 kms_err kms_store_alias_get(struct kms_db *db, const char *alias_name, char key_id[KMS_ID_MAX]);
 kms_err kms_store_alias_update(struct kms_db *db, const char *alias_name, const char *key_id);
 kms_err kms_store_alias_delete(struct kms_db *db, const char *alias_name);
-/* One page of aliases (all when key_id is NULL), in creation order; out: owned array. */
-kms_err kms_store_alias_list(struct kms_db *db, const char *key_id, int64_t offset, int64_t limit,
-                             struct kms_alias_record **out, size_t *count, int64_t *total);
+/* One page of aliases (all when key_id is NULL), in creation order, without those of keys past
+ * their DeleteDate at now (gone, as for ListKeys); out: owned array. */
+kms_err kms_store_alias_list(struct kms_db *db, const char *key_id, int64_t now, int64_t offset,
+                             int64_t limit, struct kms_alias_record **out, size_t *count,
+                             int64_t *total);
 kms_err kms_store_alias_count(struct kms_db *db, int64_t *out);
 
 /* ---- tags.c: tags of keys and secrets ---- */

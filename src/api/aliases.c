@@ -127,8 +127,8 @@ static kms_err kms_alias_list(struct kms_call *call, const char *key_id)
 
     rc = kms_arg_page(call, 10, &page, &size);
     if (rc == KMS_OK)
-        rc = kms_store_alias_list(call->db, key_id, (page - 1) * size, size, &aliases, &count,
-                                  &total);
+        rc = kms_store_alias_list(call->db, key_id, call->now, (page - 1) * size, size, &aliases,
+                                  &count, &total);
     if (rc != KMS_OK)
         return rc;
     kms_out_page(call, page, size, total);

@@ -398,10 +398,6 @@ kms_err kms_api_list_keys(struct kms_call *call)
         rc = kms_arg_key_filters(call, filters);
     if (rc != KMS_OK || filters->match_none) {
         /* Nothing to look up: a filter no key of this server passes. */
-    } else if (filters->item_count == 0) {
-        rc = kms_store_key_count(call->db, false, &total);
-        if (rc == KMS_OK)
-            rc = kms_store_key_list(call->db, (page - 1) * size, size, &ids, &count);
     } else {
         rc = kms_store_key_list_filtered(call->db, call->now, filters->items, filters->item_count,
                                          (page - 1) * size, size, &ids, &count, &total);

@@ -76,13 +76,19 @@ kms_err kms_store_alias_count(struct kms_db *db, int64_t *out)
     return kms_db_count(db, kms_db_stmt(db, sql), out);
 }
 
-kms_err kms_store_alias_list(struct kms_db *db, const char *key_id, int64_t offset, int64_t limit,
-                             struct kms_alias_record **out, size_t *count, int64_t *total)
+/* The aliases of one key (?1) or all (?1 NULL), but not those of keys past their DeleteDate. */
+#define KMS_ALIAS_LISTED                                                                           \
+    "(?1 IS NULL OR a.key_id = ?1) AND NOT EXISTS (SELECT 1 FROM keys k WHERE "                    \
+    "k.key_id = a.key_id AND k.state = ?4 AND k.delete_at <= ?5)"
+
+kms_err kms_store_alias_list(struct kms_db *db, const char *key_id, int64_t now, int64_t offset,
+                             int64_t limit, struct kms_alias_record **out, size_t *count,
+                             int64_t *total)
 {
-    static const char list_sql[] = "SELECT alias_name, key_id FROM aliases "
-                                   "WHERE ?1 IS NULL OR key_id = ?1 "
-                                   "ORDER BY created_at, rowid LIMIT ?2 OFFSET ?3";
-    static const char count_sql[] = "SELECT count(*) FROM aliases WHERE ?1 IS NULL OR key_id = ?1";
+    static const char list_sql[] = "SELECT a.alias_name, a.key_id FROM aliases a "
+                                   "WHERE " KMS_ALIAS_LISTED " "
+                                   "ORDER BY a.created_at, a.rowid LIMIT ?2 OFFSET ?3";
+    static const char count_sql[] = "SELECT count(*) FROM aliases a WHERE " KMS_ALIAS_LISTED;
     struct kms_alias_record *list = NULL;
     size_t n = 0;
     sqlite3_stmt *st = kms_db_stmt(db, count_sql);
@@ -93,6 +99,8 @@ kms_err kms_store_alias_list(struct kms_db *db, const char *key_id, int64_t offs
         return KMS_E_INTERNAL;
     if (key_id)
         sqlite3_bind_text(st, 1, key_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 4, KMS_STATE_PENDING_DELETION);
+    sqlite3_bind_int64(st, 5, now);
     err = kms_db_count(db, st, total);
     if (err != KMS_OK)
         return err;
@@ -103,6 +111,8 @@ kms_err kms_store_alias_list(struct kms_db *db, const char *key_id, int64_t offs
         sqlite3_bind_text(st, 1, key_id, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, limit);
     sqlite3_bind_int64(st, 3, offset);
+    sqlite3_bind_int(st, 4, KMS_STATE_PENDING_DELETION);
+    sqlite3_bind_int64(st, 5, now);
     list = calloc(limit > 0 ? (size_t)limit : 1, sizeof(*list));
     if (list == NULL) {
         sqlite3_reset(st);

@@ -161,20 +161,6 @@ kms_err kms_store_key_count(struct kms_db *db, bool with_internal, int64_t *out)
     return kms_db_count(db, st, out);
 }
 
-kms_err kms_store_key_list(struct kms_db *db, int64_t offset, int64_t limit, char ***ids,
-                           size_t *count)
-{
-    static const char sql[] = "SELECT key_id FROM keys WHERE internal = 0 "
-                              "ORDER BY created_at, rowid LIMIT ? OFFSET ?";
-    sqlite3_stmt *st = kms_db_stmt(db, sql);
-
-    if (st == NULL)
-        return KMS_E_INTERNAL;
-    sqlite3_bind_int64(st, 1, limit);
-    sqlite3_bind_int64(st, 2, offset);
-    return kms_db_collect_ids(db, st, ids, count);
-}
-
 kms_err kms_store_keys_due(struct kms_db *db, int64_t now, char ***ids, size_t *count)
 {
     static const char sql[] = "SELECT key_id FROM keys WHERE "
@@ -400,9 +386,9 @@ kms_err kms_store_version_destroyed(struct kms_db *db, const char *version_id, b
 }
 
 /*
- * The WHERE clause of a filtered key listing: one AND term per filter, one OR term per value.
- * Every value is a bound parameter; the clause's shape depends only on the filters' kinds and
- * value counts.
+ * The WHERE clause of a key listing: the keys that exist for the API (not internal, not past
+ * their DeleteDate), then one AND term per filter, one OR term per value. Every value is a bound
+ * parameter; the clause's shape depends only on the filters' kinds and value counts.
  */
 static kms_err kms_key_filter_sql(const struct kms_key_filter *filters, size_t filter_count,
                                   struct kms_buf *sql)
@@ -423,7 +409,8 @@ static kms_err kms_key_filter_sql(const struct kms_key_filter *filters, size_t f
                                      "AND t.resource_id = k.key_id AND t.tag_value = ?)",
         [KMS_KEY_FILTER_ID] = "k.key_id = ?",
     };
-    kms_err rc = kms_buf_append_str(sql, " WHERE k.internal = 0");
+    kms_err rc =
+        kms_buf_append_str(sql, " WHERE k.internal = 0 AND NOT (k.state = ? AND k.delete_at <= ?)");
 
     for (size_t i = 0; rc == KMS_OK && i < filter_count; i++) {
         if ((size_t)filters[i].kind >= KMS_ARRAY_LEN(term) || filters[i].count == 0)
@@ -447,6 +434,8 @@ static int kms_key_filter_bind(sqlite3_stmt *st, int64_t now, const struct kms_k
 {
     int n = 1;
 
+    sqlite3_bind_int(st, n++, KMS_STATE_PENDING_DELETION);
+    sqlite3_bind_int64(st, n++, now);
     for (size_t i = 0; i < filter_count; i++) {
         for (size_t j = 0; j < filters[i].count; j++) {
             switch (filters[i].kind) {

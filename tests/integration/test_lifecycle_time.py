@@ -1,7 +1,9 @@
 """Timed work on the test clock (kmsd-test's KmsdTestAdvanceClock): keys destroyed after their
 DeleteDate (key-states.md §2), keys not yet due left alone, automatic rotation, and the request
-timestamp check staying on the real clock."""
+timestamp check staying on the real clock; keys past their DeleteDate hidden from every listing
+before the pass that destroys them."""
 
+import json
 import os
 import sqlite3
 
@@ -68,6 +70,55 @@ class DeletionTest(KmsTestCase):
         self.assertGreater(offset, 6 * DAY)
         self.assertFails("DescribeRegions", 400, "IllegalTimestamp", Timestamp=timestamp(offset))
         self.ok("DescribeRegions")
+
+
+class PastDeleteDateTest(KmsTestCase):
+    """Between a key's DeleteDate and the maintenance pass that destroys it (made rare here, so the
+    test sees that window), the key is already gone to every request: DescribeKey, ListKeys with and
+    without Filters (TotalCount too), ListAliases and ListAliasesByKeyId."""
+    config = "[maintenance]\ninterval = 86400\n"
+
+    def listed_keys(self, **params):
+        r = self.ok("ListKeys", PageSize=100, **params)
+        ids = [k["KeyId"] for k in r["Keys"]["Key"]]
+        self.assertEqual(r["TotalCount"], len(ids))
+        return ids
+
+    def test_gone_before_the_sweep(self):
+        doomed = self.create_key(Description="doomed")["KeyId"]
+        kept = self.create_key(Description="kept")["KeyId"]
+        later = self.create_key(Description="later")["KeyId"]
+        self.ok("CreateAlias", AliasName="alias/past-doomed", KeyId=doomed)
+        self.ok("CreateAlias", AliasName="alias/past-kept", KeyId=kept)
+        self.ok("ScheduleKeyDeletion", KeyId=doomed, PendingWindowInDays=7)
+        self.ok("ScheduleKeyDeletion", KeyId=later, PendingWindowInDays=30)
+        pending = json.dumps([{"Key": "KeyState", "Values": ["PendingDeletion"]}])
+        self.assertEqual(sorted(self.listed_keys(Filters=pending)), sorted([doomed, later]))
+
+        self.srv.advance_clock(7 * DAY + 60, maintenance=False)
+        self.assertFails("DescribeKey", 404, "Forbidden.KeyNotFound", KeyId=doomed)
+        listed = self.listed_keys()
+        self.assertIn(kept, listed)
+        self.assertIn(later, listed)
+        self.assertNotIn(doomed, listed)
+        self.assertEqual(self.listed_keys(Filters=pending), [later])
+        by_id = json.dumps([{"Key": "keyId", "Values": [doomed, kept]}])
+        self.assertEqual(self.listed_keys(Filters=by_id), [kept])
+        r = self.ok("ListAliases", PageSize=100)
+        aliases = [a["AliasName"] for a in r["Aliases"]["Alias"]]
+        self.assertIn("alias/past-kept", aliases)
+        self.assertNotIn("alias/past-doomed", aliases)
+        self.assertEqual(r["TotalCount"], len(aliases))
+        self.assertFails("ListAliasesByKeyId", 404, "Forbidden.KeyNotFound", KeyId=doomed)
+        # Still in the store until the sweep; the sweep then removes what the API already hid.
+        db = sqlite3.connect(os.path.join(self.srv.data_dir, "kmsd.db"))
+        try:
+            self.assertEqual(db.execute("SELECT count(*) FROM keys WHERE key_id = ?",
+                                        (doomed,)).fetchone()[0], 1)
+        finally:
+            db.close()
+        self.srv.advance_clock(0)
+        self.assertNotIn(doomed, self.listed_keys())
 
 
 class RotationTest(KmsTestCase):
