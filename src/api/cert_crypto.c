@@ -20,17 +20,18 @@
 
 #define KMS_CERT_RAW_MESSAGE_MAX 4096
 
-/* A certificate resolved for one operation, with its public key parsed. */
+/* A certificate resolved for one operation, with its public key (from cert_keys.c's cache). */
 struct kms_cert_target {
     struct kms_cert_record ct_rec;
-    struct evp_pkey_st *ct_public;
+    struct kms_cert_key *ct_public_ref;
+    const struct evp_pkey_st *ct_public; /* ct_public_ref's */
     enum kms_sign_alg ct_sign_alg;
     enum kms_pk_alg ct_pk_alg;
 };
 
 static void kms_cert_target_free(struct kms_cert_target *t)
 {
-    kms_pkey_free(t->ct_public);
+    kms_cert_key_put(t->ct_public_ref);
     kms_cert_record_free(&t->ct_rec);
     memset(t, 0, sizeof(*t));
 }
@@ -75,10 +76,9 @@ static kms_err kms_cert_target_resolve(struct kms_call *call, enum kms_cert_op o
         rc = kms_cert_check_status(&t->ct_rec, op == KMS_CERT_OP_VERIFY ? KMS_CERT_USE_VERIFY
                                                                         : KMS_CERT_USE_PRIVATE);
     if (rc == KMS_OK)
-        rc = kms_pkey_parse_public(t->ct_rec.public_der, t->ct_rec.public_der_len, &t->ct_public,
-                                   NULL);
-    if (rc == KMS_E_INVALID_PARAMETER)
-        rc = KMS_E_INTERNAL; /* a stored public key that does not parse */
+        rc = kms_cert_key_get(&t->ct_rec, KMS_CERT_PUBLIC, &t->ct_public_ref);
+    if (rc == KMS_OK)
+        t->ct_public = t->ct_public_ref->ck_public;
     if (rc != KMS_OK)
         kms_cert_target_free(t);
     return rc;
@@ -119,7 +119,7 @@ kms_err kms_api_certificate_private_key_sign(struct kms_call *call)
 {
     struct kms_cert_target t;
     struct kms_buf msg = {0}, sig = {0};
-    struct kms_ks_key *key = NULL;
+    struct kms_cert_key *key = NULL;
     uint8_t digest[KMS_PKEY_DIGEST_LEN];
     bool raw = true;
     kms_err rc;
@@ -133,15 +133,15 @@ kms_err kms_api_certificate_private_key_sign(struct kms_call *call)
     }
     rc = kms_cert_digest(&t, raw, &msg, digest);
     if (rc == KMS_OK)
-        rc = kms_cert_key_load(&t.ct_rec, &key);
+        rc = kms_cert_key_get(&t.ct_rec, KMS_CERT_PRIVATE, &key);
     if (rc == KMS_OK)
-        rc = key->kk_ops->ks_sign(key, t.ct_sign_alg, digest, sizeof(digest), &sig);
+        rc = key->ck_private->kk_ops->ks_sign(key->ck_private, t.ct_sign_alg, digest,
+                                              sizeof(digest), &sig);
     if (rc == KMS_OK)
         rc = kms_out_str(call->out, "CertificateId", t.ct_rec.certificate_id);
     if (rc == KMS_OK)
         rc = kms_out_b64(call->out, "SignatureValue", (uint8_t *)sig.data, sig.len);
-    if (key != NULL)
-        key->kk_ops->ks_release(key);
+    kms_cert_key_put(key);
     kms_buf_free(&msg);
     kms_buf_free(&sig);
     kms_cert_target_free(&t);
@@ -216,7 +216,7 @@ kms_err kms_api_certificate_private_key_decrypt(struct kms_call *call)
 {
     struct kms_cert_target t;
     struct kms_buf ct = {0}, pt = {0};
-    struct kms_ks_key *key = NULL;
+    struct kms_cert_key *key = NULL;
     kms_err rc;
 
     rc = kms_arg_base64(call, "CiphertextBlob", true, &ct, NULL);
@@ -226,9 +226,10 @@ kms_err kms_api_certificate_private_key_decrypt(struct kms_call *call)
         kms_buf_free(&ct);
         return rc;
     }
-    rc = kms_cert_key_load(&t.ct_rec, &key);
+    rc = kms_cert_key_get(&t.ct_rec, KMS_CERT_PRIVATE, &key);
     if (rc == KMS_OK) {
-        rc = key->kk_ops->ks_decrypt(key, t.ct_pk_alg, (uint8_t *)ct.data, ct.len, &pt);
+        rc = key->ck_private->kk_ops->ks_decrypt(key->ck_private, t.ct_pk_alg, (uint8_t *)ct.data,
+                                                 ct.len, &pt);
         /* One answer for every ciphertext that does not open. */
         if (rc == KMS_E_INVALID_PARAMETER)
             rc = kms_fail(call, rc, "CiphertextBlob");
@@ -237,8 +238,7 @@ kms_err kms_api_certificate_private_key_decrypt(struct kms_call *call)
         rc = kms_out_str(call->out, "CertificateId", t.ct_rec.certificate_id);
     if (rc == KMS_OK)
         rc = kms_out_b64(call->out, "Plaintext", (uint8_t *)pt.data, pt.len);
-    if (key != NULL)
-        key->kk_ops->ks_release(key);
+    kms_cert_key_put(key);
     kms_buf_free(&ct);
     kms_buf_free_secret(&pt);
     kms_cert_target_free(&t);

@@ -2,7 +2,8 @@
  * certificates.c - the certificate manager's lifecycle (spec/actions.md H1-H9): CreateCertificate,
  * UploadCertificate, ImportCertificate, ListCertificates, DescribeCertificate, GetCertificate,
  * ExportCertificate, UpdateCertificateStatus, DeleteCertificate; and what cert_crypto.c and
- * tags.c share: resolving a CertificateId, the status rules, loading the key pair.
+ * tags.c share: resolving a CertificateId, the status rules (the key pair is loaded and cached by
+ * cert_keys.c).
  *
  * Key pairs live in the keystores like key versions do, under the reference
  * (key id "certificate/<CertificateId>", version id <CertificateId>), so the software keystore
@@ -111,25 +112,6 @@ kms_err kms_cert_check_status(const struct kms_cert_record *c, enum kms_cert_use
         return use == KMS_CERT_USE_VERIFY ? KMS_OK : KMS_E_CERTIFICATE_REVOKED;
     }
     return KMS_E_INTERNAL;
-}
-
-kms_err kms_cert_key_load(const struct kms_cert_record *c, struct kms_ks_key **out)
-{
-    struct kms_keystore *ks = kms_keystore_for(c->protection);
-    char key_ref[KMS_ID_MAX];
-    struct kms_ks_ref ref;
-
-    *out = NULL;
-    if (ks == NULL) {
-        kms_log_error("certificates: certificate %s needs the %s keystore, which is not "
-                      "configured",
-                      c->certificate_id, kms_protection_name(c->protection));
-        return KMS_E_UNAVAILABLE;
-    }
-    if (c->protection == KMS_PROTECTION_SOFTWARE && c->private_wrapped == NULL)
-        return KMS_E_INTERNAL;
-    kms_cert_ks_ref(c->certificate_id, c->spec, key_ref, &ref);
-    return ks->ks_ops->ks_load(ks, &ref, c->private_wrapped, c->private_wrapped_len, out);
 }
 
 /* Removes what a token holds for a certificate (after its row is gone or was never written). */
@@ -743,7 +725,7 @@ kms_err kms_api_get_certificate(struct kms_call *call)
 kms_err kms_api_export_certificate(struct kms_call *call)
 {
     struct kms_cert_record c;
-    struct kms_ks_key *key = NULL;
+    struct kms_cert_key *key = NULL;
     struct kms_buf pkcs8 = {0}, out = {0};
     const char *format, *passphrase;
     bool pkcs12 = false;
@@ -771,9 +753,9 @@ kms_err kms_api_export_certificate(struct kms_call *call)
     }
     rc = kms_cert_check_status(&c, KMS_CERT_USE_PRIVATE);
     if (rc == KMS_OK)
-        rc = kms_cert_key_load(&c, &key);
+        rc = kms_cert_key_get(&c, KMS_CERT_PRIVATE, &key);
     if (rc == KMS_OK)
-        rc = kms_keystore_export_private(key, &pkcs8);
+        rc = kms_keystore_export_private(key->ck_private, &pkcs8);
     if (rc == KMS_OK && pkcs12)
         rc = kms_pkcs12_create((uint8_t *)pkcs8.data, pkcs8.len, c.certificate, c.chain, passphrase,
                                c.certificate_id, &out);
@@ -791,8 +773,7 @@ kms_err kms_api_export_certificate(struct kms_call *call)
     if (rc != KMS_OK)
         rc = KMS_E_INTERNAL;
 out:
-    if (key != NULL)
-        key->kk_ops->ks_release(key);
+    kms_cert_key_put(key);
     kms_buf_free_secret(&pkcs8);
     kms_buf_free_secret(&out);
     kms_cert_record_free(&c);
@@ -867,8 +848,10 @@ kms_err kms_api_delete_certificate(struct kms_call *call)
     if (rc == KMS_OK)
         rc = kms_store_commit(call->db);
     /* Token objects go once the row is gone: a crash in between leaves only an orphan object. */
-    if (rc == KMS_OK)
+    if (rc == KMS_OK) {
+        kms_cert_key_invalidate(c.certificate_id);
         kms_cert_key_destroy(c.certificate_id, c.spec, c.protection);
+    }
     kms_cert_record_free(&c);
     return rc;
 }

@@ -176,6 +176,8 @@ kms_err kms_api_init(const struct kms_config *cfg)
     }
     rc = kms_keyref_init(KMS_CACHE_CAPACITY);
     if (rc == KMS_OK)
+        rc = kms_cert_keys_init(KMS_CACHE_CAPACITY);
+    if (rc == KMS_OK)
         rc = kms_auth_init(cfg);
     return rc;
 }
@@ -183,6 +185,7 @@ kms_err kms_api_init(const struct kms_config *cfg)
 void kms_api_shutdown(void)
 {
     kms_auth_shutdown();
+    kms_cert_keys_shutdown();
     kms_keyref_shutdown();
     kms_metrics_shutdown();
 }

@@ -88,8 +88,26 @@ const char *kms_cert_status_name(enum kms_cert_status status);
 kms_err kms_cert_resolve(struct kms_call *call, const char *param, struct kms_cert_record *out);
 /* ACTIVE, else Rejected.PendingImport / Rejected.Disabled / Rejected.Revoked (verify: allowed). */
 kms_err kms_cert_check_status(const struct kms_cert_record *c, enum kms_cert_use use);
-/* Loads the certificate's private key from its keystore; release with its ks_release. */
-kms_err kms_cert_key_load(const struct kms_cert_record *c, struct kms_ks_key **out);
+/*
+ * cert_keys.c: one half of a certificate's key pair, from its cache or made (and then cached):
+ * the public key parsed from the certificate's record, or the private key loaded from its
+ * keystore. Release with kms_cert_key_put. DeleteCertificate calls kms_cert_key_invalidate.
+ */
+enum kms_cert_half {
+    KMS_CERT_PUBLIC,
+    KMS_CERT_PRIVATE,
+};
+struct kms_cert_key {
+    _Atomic int ck_refs;
+    struct evp_pkey_st *ck_public; /* KMS_CERT_PUBLIC */
+    struct kms_ks_key *ck_private; /* KMS_CERT_PRIVATE */
+};
+kms_err kms_cert_keys_init(size_t capacity);
+void kms_cert_keys_shutdown(void);
+kms_err kms_cert_key_get(const struct kms_cert_record *c, enum kms_cert_half half,
+                         struct kms_cert_key **out);
+void kms_cert_key_put(struct kms_cert_key *k);
+void kms_cert_key_invalidate(const char *certificate_id);
 /* The keystore reference of a certificate's key pair ("certificate/<id>", <id>). */
 void kms_cert_ks_ref(const char *id, enum kms_key_spec spec, char key_ref[KMS_ID_MAX],
                      struct kms_ks_ref *ref);

@@ -625,6 +625,21 @@ class CertificateCryptoTest(CertTestCase):
         # Describe, Get and List still show it.
         self.assertEqual(self.ok("GetCertificate", CertificateId=cid)["CertificateId"], cid)
 
+    def test_deleted_after_use(self):
+        """A certificate whose key kmsd has loaded (and keeps) is gone for every private-key
+        operation once deleted, and a new certificate never gets another's key."""
+        cid, _ = self.active("EC_P256")
+        for _ in range(3):
+            self.sign(cid, "ECDSA_SHA_256", b"before")
+        self.ok("DeleteCertificate", CertificateId=cid)
+        for action, params in (("CertificatePrivateKeySign",
+                                dict(Algorithm="ECDSA_SHA_256", Message=b64(b"after"))),
+                               ("ExportCertificate", dict(ExportFormat="PEM", Passphrase="12345678"))):
+            self.assertFails(action, 404, "Certificate.NotFound", CertificateId=cid, **params)
+        other, _ = self.active("EC_P256")
+        sig = self.sign(other, "ECDSA_SHA_256", b"other")
+        self.assertTrue(self.verify(other, "ECDSA_SHA_256", b"other", sig))
+
 
 class ImportExportTest(CertTestCase):
 
