@@ -8,7 +8,7 @@
 #                 [--kmsd-warmup SECONDS] [--no-build] [--out DIR]
 #
 # Starts a fresh release kmsd, creates an RSA_2048 and an EC_P256 key (SIGN/VERIFY), checks one
-# signature of each with `openssl pkeyutl -verify` against GetPublicKey's PEM, then for R
+# signature of each with `openssl dgst -verify` against GetPublicKey's PEM, then for R
 # rounds: `openssl speed` of rsa2048 and ecdsap256 signing (CPU µs per signature on one core,
 # S seconds per measurement, while kmsd is idle), and kms-load's AsymmetricSign under load for
 # each scenario, with kmsd's server CPU per request from /proc/PID/stat. Beside kmsd, each

@@ -195,7 +195,10 @@ int main(int argc, char **argv)
         }
     }
     if (port == 0 || port > 65535 || threads == 0 || threads > 256 || pool_bytes < 4096 ||
-        cert_path == NULL || key_path == NULL || body_path == NULL) {
+        cert_path == NULL || key_path == NULL || body_path == NULL ||
+        (strcmp(baseline_sign_alg, "RSA_PKCS1_SHA_256") != 0 &&
+         strcmp(baseline_sign_alg, "RSA_PSS_SHA_256") != 0 &&
+         strcmp(baseline_sign_alg, "ECDSA_SHA_256") != 0)) {
         baseline_usage();
         return 2;
     }

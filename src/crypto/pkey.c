@@ -764,9 +764,10 @@ static bool kms_sign_setup(EVP_PKEY_CTX *ctx, enum kms_sign_alg alg)
     return false;
 }
 
-static kms_err kms_sign_check(const EVP_PKEY *pkey, enum kms_sign_alg alg, size_t digest_len)
+/* alg on a key of kind: a known algorithm of that family, over a 32-byte digest. */
+static kms_err kms_sign_check(enum kms_pkey_kind kind, enum kms_sign_alg alg, size_t digest_len)
 {
-    if (kms_pkey_kind(pkey) != kms_sign_alg_kind(alg) || kms_pkey_kind(pkey) == KMS_KIND_NONE)
+    if (kind != kms_sign_alg_kind(alg) || kind == KMS_KIND_NONE)
         return KMS_E_UNSUPPORTED_ALGORITHM;
     if (digest_len != KMS_PKEY_DIGEST_LEN)
         return KMS_E_INVALID_PARAMETER;
@@ -817,7 +818,7 @@ kms_err kms_pkey_sign(const struct evp_pkey_st *pkey, enum kms_sign_alg alg, con
 {
     EVP_PKEY_CTX *ctx;
     size_t max_len;
-    kms_err rc = kms_sign_check(pkey, alg, digest_len);
+    kms_err rc = kms_sign_check(kms_pkey_kind(pkey), alg, digest_len);
 
     if (rc != KMS_OK)
         return rc;
@@ -896,13 +897,11 @@ kms_err kms_signer_sign(struct kms_signer *s, enum kms_sign_alg alg, const uint8
 {
     EVP_PKEY_CTX **ctx;
     int slot;
-    kms_err rc;
+    /* Also keeps alg within 1 .. KMS_SIGNER_ALGS: any other value has no kind. */
+    kms_err rc = kms_sign_check(s->sg_kind, alg, digest_len);
 
-    if (alg < KMS_SIGN_RSA_PSS_SHA_256 || alg > KMS_SIGN_SM2DSA ||
-        kms_sign_alg_kind(alg) != s->sg_kind)
-        return KMS_E_UNSUPPORTED_ALGORITHM;
-    if (digest_len != KMS_PKEY_DIGEST_LEN)
-        return KMS_E_INVALID_PARAMETER;
+    if (rc != KMS_OK)
+        return rc;
     slot = kms_signer_slot();
     if (slot < 0)
         return kms_pkey_sign(s->sg_pkey, alg, digest, digest_len, sig);
@@ -925,7 +924,7 @@ kms_err kms_pkey_verify(const struct evp_pkey_st *pkey, enum kms_sign_alg alg,
                         size_t sig_len, bool *valid)
 {
     EVP_PKEY_CTX *ctx = NULL;
-    kms_err rc = kms_sign_check(pkey, alg, digest_len);
+    kms_err rc = kms_sign_check(kms_pkey_kind(pkey), alg, digest_len);
 
     *valid = false;
     if (rc != KMS_OK)
@@ -990,7 +989,7 @@ kms_err kms_pkey_message_digest(const struct evp_pkey_st *pkey, enum kms_sign_al
     kms_err rc;
     bool ok;
 
-    rc = kms_sign_check(pkey, alg, KMS_PKEY_DIGEST_LEN);
+    rc = kms_sign_check(kms_pkey_kind(pkey), alg, KMS_PKEY_DIGEST_LEN);
     if (rc != KMS_OK)
         return rc;
     md = EVP_MD_CTX_new();

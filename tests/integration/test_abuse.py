@@ -12,7 +12,8 @@ import threading
 import time
 import unittest
 
-from kmsd import DEFAULT_CONFIG, Server, percent_encode, timeout_scale, timestamp
+from common import KmsTestCase
+from kmsd import percent_encode, timeout_scale, timestamp
 
 
 def attacker_socket(port, source, timeout=5):
@@ -39,20 +40,7 @@ def closed_by_peer(s, wait):
         return True
 
 
-class AbuseBase(unittest.TestCase):
-    config = ""
-
-    @classmethod
-    def setUpClass(cls):
-        cls.srv = Server(config=DEFAULT_CONFIG + cls.config).start()
-
-    @classmethod
-    def tearDownClass(cls):
-        status = cls.srv.stop()
-        cls.srv.__exit__(None, None, None)
-        if status != 0:
-            raise AssertionError("kmsd exited with %r" % status)
-
+class AbuseBase(KmsTestCase):
     def assertServedWithin(self, seconds, calls=5):
         """A well-behaved client (127.0.0.1) gets answers, each within `seconds`."""
         for _ in range(calls):
